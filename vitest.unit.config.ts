@@ -1,0 +1,8 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["schemas/**/*.test.ts", "sdk/**/*.test.ts", "fleet-agent/**/*.test.ts"],
+    environment: "node",
+  },
+});
