@@ -1,0 +1,162 @@
+/**
+ * Context shared by the FunctionQueue modules: storage, sockets, clock and logger,
+ * plus the limits of the queue section of docs/architecture.md.
+ */
+import type { Chunk, ErrorInfo, ServerFrame } from "../schemas/frames.ts";
+import { encodeServerFrame } from "../schemas/frames.ts";
+import type { Logger } from "./logger.ts";
+import { type QueueSockets, trySend } from "./queue-sockets.ts";
+import type { CallRow, QueueStore } from "./queue-store.ts";
+
+/** Executions of one call before a lost replica makes it fail. */
+export const MAX_ATTEMPTS = 4;
+
+/** How long a running call's replica may have no link before requeue. */
+export const LEASE_GRACE_MS = 10_000;
+
+/** How long finished calls and their chunks are kept. */
+export const RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** State and services of one FunctionQueue, passed to its modules. */
+export interface QueueContext {
+  store: QueueStore;
+  sockets: QueueSockets;
+  /** Runs `body` as one SQLite transaction. */
+  transaction<T>(body: () => T): T;
+  now(): number;
+  log: Logger;
+}
+
+/**
+ * ServerFrames to send once the transaction that produced them committed,
+ * one frame per caller connection.
+ */
+export class Outbox {
+  private readonly frames = new Map<string, ServerFrame>();
+
+  private frame(connId: string): ServerFrame {
+    let frame = this.frames.get(connId);
+    if (!frame) {
+      frame = { accepted: [], rejected: [], chunks: [] };
+      this.frames.set(connId, frame);
+    }
+    return frame;
+  }
+
+  /** Adds an acknowledgement of a stored submit. */
+  accept(connId: string, idempotencyKey: string, callId: string): void {
+    this.frame(connId).accepted.push({ idempotencyKey, callId });
+  }
+
+  /** Adds a rejected submit (`idempotencyKey`) or subscribe (`callId`). */
+  reject(
+    connId: string,
+    target: { idempotencyKey?: string; callId?: string },
+    error: ErrorInfo,
+  ): void {
+    this.frame(connId).rejected.push({
+      idempotencyKey: target.idempotencyKey ?? "",
+      callId: target.callId ?? "",
+      error,
+    });
+  }
+
+  /** Adds chunks for each of the connections. */
+  chunks(connIds: Iterable<string>, chunks: Chunk[]): void {
+    if (chunks.length === 0) return;
+    for (const connId of connIds) this.frame(connId).chunks.push(...chunks);
+  }
+
+  /** Sends every frame to its connection; connections gone since are skipped. */
+  flush(sockets: QueueSockets): void {
+    for (const [connId, frame] of this.frames) {
+      const socket = sockets.caller(connId);
+      if (socket) trySend(socket, encodeServerFrame(frame));
+    }
+    this.frames.clear();
+  }
+}
+
+/** Builds the ErrorInfo of a failure that the queue itself detected. */
+export function queueError(
+  code: ErrorInfo["code"],
+  type: string,
+  message: string,
+): ErrorInfo {
+  return { code, type, message, stack: "", typeChain: [type] };
+}
+
+/**
+ * Stores the next chunk of a call, numbered by the queue, and queues it for
+ * every subscribed connection. Subscribers are read first because a final
+ * chunk deletes the call's subscriptions.
+ */
+export function storeChunk(
+  queue: QueueContext,
+  outbox: Outbox,
+  call: CallRow,
+  chunk: Chunk,
+): Chunk {
+  const subscribers = queue.store.subscribers(call.callId);
+  const stored = queue.store.appendChunk(call, chunk, queue.now());
+  outbox.chunks(subscribers, [stored]);
+  return stored;
+}
+
+/**
+ * Fails a running call with an error the queue made, as its final chunk.
+ */
+export function failCall(
+  queue: QueueContext,
+  outbox: Outbox,
+  call: CallRow,
+  error: ErrorInfo,
+): void {
+  storeChunk(queue, outbox, call, {
+    callId: call.callId,
+    seq: call.chunkCount,
+    attempt: call.attempt,
+    kind: "error",
+    error,
+  });
+  queue.log.warn("call failed", {
+    callId: call.callId,
+    attempt: call.attempt,
+    replica: call.replica,
+    code: error.code,
+    reason: error.message,
+  });
+}
+
+/**
+ * Handles a running call whose replica is gone: back to the queue when it
+ * sent no chunk yet and has attempts left, else failed as `unavailable`.
+ */
+export function recoverLostCall(
+  queue: QueueContext,
+  outbox: Outbox,
+  call: CallRow,
+  reason: string,
+): void {
+  if (call.chunkCount === 0 && call.attempt < MAX_ATTEMPTS) {
+    queue.store.requeue(call.callId);
+    queue.log.info("call requeued", {
+      callId: call.callId,
+      attempt: call.attempt,
+      replica: call.replica,
+      reason,
+    });
+    return;
+  }
+
+  const message =
+    call.chunkCount > 0
+      ? `call ${call.callId} lost replica ${call.replica} (${reason}) after it sent ${call.chunkCount} chunk(s), so it cannot be retried`
+      : `call ${call.callId} lost its replica on each of ${call.attempt} attempts; the last was ${call.replica} (${reason})`;
+  failCall(
+    queue,
+    outbox,
+    call,
+    queueError("unavailable", "UnavailableError", message),
+  );
+}

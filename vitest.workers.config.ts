@@ -1,0 +1,17 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+/** Runs the gateway and Durable Object tests inside workerd. */
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: { bindings: { CHALKCOMPUTE_TOKEN: "test-token" } },
+    }),
+  ],
+  test: {
+    include: ["gateway/**/*.test.ts", "durable-objects/**/*.test.ts"],
+    // The Durable Objects log JSON records; show them only for failed tests.
+    silent: "passed-only",
+  },
+});
