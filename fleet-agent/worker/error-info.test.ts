@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { errorInfoFromThrown, typeChainOf } from "./error-info.ts";
+
+class NetworkError extends Error {}
+class TimeoutError extends NetworkError {
+  override name = "TimeoutError";
+}
+
+describe("errorInfoFromThrown", () => {
+  it("keeps a built-in error's type", () => {
+    const info = errorInfoFromThrown(new RangeError("too big"));
+    expect(info.code).toBe("application");
+    expect(info.type).toBe("RangeError");
+    expect(info.message).toBe("too big");
+    expect(info.stack).toContain("too big");
+    expect(info.typeChain).toEqual(["RangeError", "Error"]);
+  });
+
+  it("walks a user class chain", () => {
+    const info = errorInfoFromThrown(new TimeoutError("slow"));
+    expect(info.type).toBe("TimeoutError");
+    expect(info.typeChain).toEqual(["TimeoutError", "NetworkError", "Error"]);
+  });
+
+  it("reports a thrown string as Error", () => {
+    const info = errorInfoFromThrown("boom");
+    expect(info.type).toBe("Error");
+    expect(info.message).toBe("boom");
+    expect(info.stack).toBe("");
+    expect(info.typeChain).toEqual(["Error"]);
+  });
+
+  it("reports a thrown object with String()", () => {
+    const info = errorInfoFromThrown({ reason: 1 });
+    expect(info.message).toBe("[object Object]");
+  });
+
+  it("takes the given code", () => {
+    expect(errorInfoFromThrown(new Error("x"), "internal").code).toBe(
+      "internal",
+    );
+  });
+});
+
+describe("typeChainOf", () => {
+  it("uses name for an anonymous class", () => {
+    const Anonymous = (() => class extends Error {})();
+    Object.defineProperty(Anonymous, "name", { value: "" });
+    const error = new Anonymous("x");
+    error.name = "CustomName";
+    expect(typeChainOf(error)).toEqual(["CustomName", "Error"]);
+  });
+});

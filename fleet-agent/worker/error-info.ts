@@ -1,0 +1,51 @@
+import type { Code, ErrorInfo } from "../../schemas/frames.ts";
+
+/**
+ * Describes a thrown value as it travels to the caller. An Error keeps its
+ * class name, message, stack and the names of its base classes. Any other
+ * thrown value becomes type "Error" with `String(value)` as the message.
+ */
+export function errorInfoFromThrown(
+  thrown: unknown,
+  code: Code = "application",
+): ErrorInfo {
+  if (!(thrown instanceof Error)) {
+    return {
+      code,
+      type: "Error",
+      message: String(thrown),
+      stack: "",
+      typeChain: ["Error"],
+    };
+  }
+
+  const chain = typeChainOf(thrown);
+  const type = chain[0] ?? "Error";
+  return {
+    code,
+    type,
+    message: thrown.message,
+    stack: thrown.stack ?? "",
+    typeChain: chain,
+  };
+}
+
+/**
+ * Lists the class names of an error from its own class up to `Error`, e.g.
+ * ["NetworkError", "Error"]. An anonymous class contributes its `name`
+ * property when it is the error's own class, and is skipped otherwise.
+ */
+export function typeChainOf(error: Error): string[] {
+  const chain: string[] = [];
+  let proto: unknown = Object.getPrototypeOf(error);
+
+  while (proto !== null && proto !== Object.prototype) {
+    const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
+    let name = typeof ctor?.name === "string" ? ctor.name : "";
+    if (name === "" && chain.length === 0) name = error.name;
+    if (name !== "") chain.push(name);
+    proto = Object.getPrototypeOf(proto);
+  }
+
+  return chain.length > 0 ? chain : [error.name || "Error"];
+}
