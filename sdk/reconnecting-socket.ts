@@ -1,5 +1,18 @@
 import WebSocket from "ws";
 
+/** A WebSocket upgrade that the server answered with a plain HTTP response. */
+export class WebSocketUpgradeError extends Error {
+  override name = "WebSocketUpgradeError";
+
+  constructor(
+    message: string,
+    /** HTTP status of the response, e.g. 401 for a wrong token. */
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Options of a ReconnectingSocket. */
 export interface ReconnectingSocketOptions {
   /** ws:// or wss:// URL. */
@@ -92,8 +105,9 @@ export class ReconnectingSocket {
     socket.on("unexpected-response", (_request, response) => {
       const status = response.statusCode ?? 0;
       this.options.onError?.(
-        new Error(
+        new WebSocketUpgradeError(
           `WebSocket upgrade to ${redact(this.options.url)} failed with HTTP ${status}`,
+          status,
         ),
       );
       socket.terminate();
