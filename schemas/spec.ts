@@ -16,6 +16,71 @@ export interface FunctionSpec {
   module: string;
   /** sha256 hex of the bundle that defines the function. */
   bundleHash: string;
+
+  // Compute environment. Absent fields mean the default.
+  /** Container image; absent means the default Node image with the worker runtime. */
+  image?: ImageSpec;
+  /** CPU limit in cores, e.g. 0.5 or 2. */
+  cpu?: number;
+  /** Memory limit in bytes. */
+  memoryBytes?: number;
+  /** GPUs the replica needs, exclusively. */
+  gpu?: GpuSpec;
+  /** Names of secret groups whose variables the replica gets as environment variables. */
+  secrets?: string[];
+  /** Named volumes mounted into the replica. */
+  volumes?: VolumeSpec[];
+
+  // Dispatch policies. Absent fields mean the default.
+  /** Retry policy; absent means no retries. */
+  retries?: RetrySpec;
+  /** Rate limit; absent means none. */
+  rateLimit?: RateLimitSpec;
+  /** Semaphore key shared with other functions; absent means the function's own name. */
+  concurrencyKey?: string;
+}
+
+/** A container image: a base reference plus build steps, keyed by its hash. */
+export interface ImageSpec {
+  base: string;
+  /** Shell commands run in order, each as one RUN step. */
+  commands: string[];
+  env: Record<string, string>;
+  workdir?: string;
+  /** Local files added to the image: content in the blob store under `hash`. */
+  files: { hash: string; path: string; mode: number }[];
+}
+
+/** GPU model (lowercase, e.g. "nvidia-l4") and count. */
+export interface GpuSpec {
+  model: string;
+  count: number;
+}
+
+/** A named volume and where it is mounted. */
+export interface VolumeSpec {
+  name: string;
+  mountPath: string;
+}
+
+/** A retry policy in seconds; `attempts` counts retries after the first try. */
+export interface RetrySpec {
+  kind: "exponential" | "linear";
+  attempts: number;
+  initialSeconds: number;
+  multiplier: number;
+  maxWaitSeconds: number;
+  delaySeconds: number;
+  jitter: boolean;
+  /** Error class names that may be retried; empty means every error. */
+  retryOn: string[];
+}
+
+/** At most `rate` dispatches per `per`, in the bucket named `key`. */
+export interface RateLimitSpec {
+  rate: number;
+  per: "second" | "minute" | "hour";
+  key: string;
 }
 
 /** Name rule for functions: it also becomes part of call ids and URLs. */
