@@ -105,6 +105,7 @@ describe("Fleet", () => {
         agentId,
         hostname: "host-1",
         runtime: "process",
+        gpus: [],
         replicas: [
           {
             replicaId: "r1",
@@ -113,6 +114,7 @@ describe("Fleet", () => {
             state: "serving",
             inFlight,
             cpuPercent: 12.5,
+            detail: "",
           },
         ],
       });

@@ -87,7 +87,7 @@ export function dispatch(queue: QueueContext): number {
 
   for (const [link, list] of runs) {
     queue.sockets.saveLink(link);
-    trySend(link.socket, encodeQueueFrame({ runs: list }));
+    trySend(link.socket, encodeQueueFrame({ runs: list, acks: [] }));
     queue.log.info("calls started", {
       replica: link.state.replica,
       agent: link.state.agent,

@@ -289,6 +289,7 @@ class Agent implements FleetAgent {
         hostname: hostname(),
         runtime: this.settings.runtime.name,
         replicas: replicas.map((replica) => replica.report()),
+        gpus: [],
       }),
     );
   }

@@ -122,6 +122,7 @@ export class Replica {
       inFlight: this.generation?.running.size ?? 0,
       // TODO: measure CPU of the worker process; reported as 0 until then.
       cpuPercent: 0,
+      detail: "",
     };
   }
 

@@ -123,12 +123,15 @@ struct Rejected {
 # (`result`, `error` or `end`); a generator yields `value` chunks before it.
 # Sequence numbers start at 0 and have no gaps, so a reader that saw seq n
 # resumes from n + 1 and never sees a chunk twice.
+#
+# On a replica link the agent numbers each attempt's chunks from 0 and the
+# queue stores a chunk only if its seq is the next one it expects, so a chunk
+# resent after a reconnect is dropped instead of stored twice. A retry happens
+# only before the first chunk, so the stored numbering is the agent's.
 struct Chunk {
   callId @0 :Text;
   seq @1 :UInt32;
-  # Which execution produced the chunk; the queue drops chunks of attempts it
-  # no longer waits for. Callers ignore it.
-  attempt @2 :UInt32;
+  attempt @2 :UInt32;      # execution that produced the chunk; stale attempts are dropped
   union {
     value @3 :Data;        # a yielded value (serialized Value)
     result @4 :Data;       # the return value (serialized Value); final
@@ -161,6 +164,15 @@ struct LinkHello {
 
 struct QueueFrame {
   runs @0 :List(Run);
+  # Chunks the queue has stored, per call: the agent may forget every chunk
+  # of that call below `nextSeq`, and resends the rest after a reconnect.
+  acks @1 :List(Ack);
+}
+
+struct Ack {
+  callId @0 :Text;
+  attempt @1 :UInt32;
+  nextSeq @2 :UInt32;
 }
 
 struct Run {
@@ -193,15 +205,27 @@ struct AgentReport {
   hostname @1 :Text;
   runtime @2 :Text;        # "process" or "docker"
   replicas @3 :List(ReplicaReport);
+  gpus @4 :List(GpuInfo);  # every GPU on the host, free or not
+}
+
+struct GpuInfo {
+  model @0 :Text;          # normalized, e.g. "nvidia-h100"
+  uuid @1 :Text;
+  memoryMiB @2 :UInt32;
+  index @3 :UInt32;
+  replicaId @4 :Text;      # the replica it is given to, or "" when free
 }
 
 struct ReplicaReport {
   replicaId @0 :Text;
   function @1 :Text;
   version @2 :UInt32;
-  state @3 :Text;          # "starting", "serving", "draining", "crashed"
+  state @3 :Text;          # "building", "build-failed", "starting", "serving", "draining", "crashed"
   inFlight @4 :UInt32;
   cpuPercent @5 :Float32;
+  # Human-readable progress or failure: the current build step, or the failing
+  # step and the end of its log.
+  detail @6 :Text;
 }
 
 # ---------------------------------------------------------------------------

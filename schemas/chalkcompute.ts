@@ -735,17 +735,16 @@ export class Chunk extends $.Struct {
   set callId(value: string) {
     $.utils.setText(0, value, this);
   }
-  /**
-* Which execution produced the chunk; the queue drops chunks of attempts it
-* no longer waits for. Callers ignore it.
-*
-*/
   get seq(): number {
     return $.utils.getUint32(0, this);
   }
   set seq(value: number) {
     $.utils.setUint32(0, value, this);
   }
+  /**
+* execution that produced the chunk; stale attempts are dropped
+*
+*/
   get attempt(): number {
     return $.utils.getUint32(4, this);
   }
@@ -962,15 +961,21 @@ export class QueueFrame extends $.Struct {
   static readonly _capnp = {
     displayName: "QueueFrame",
     id: "b7d852f8eba91d79",
-    size: new $.ObjectSize(0, 1),
+    size: new $.ObjectSize(0, 2),
   };
   static _Runs: $.ListCtor<Run>;
+  static _Acks: $.ListCtor<Ack>;
   _adoptRuns(value: $.Orphan<$.List<Run>>): void {
     $.utils.adopt(value, $.utils.getPointer(0, this));
   }
   _disownRuns(): $.Orphan<$.List<Run>> {
     return $.utils.disown(this.runs);
   }
+  /**
+* Chunks the queue has stored, per call: the agent may forget every chunk
+* of that call below `nextSeq`, and resends the rest after a reconnect.
+*
+*/
   get runs(): $.List<Run> {
     return $.utils.getList(0, QueueFrame._Runs, this);
   }
@@ -983,7 +988,51 @@ export class QueueFrame extends $.Struct {
   set runs(value: $.List<Run>) {
     $.utils.copyFrom(value, $.utils.getPointer(0, this));
   }
+  _adoptAcks(value: $.Orphan<$.List<Ack>>): void {
+    $.utils.adopt(value, $.utils.getPointer(1, this));
+  }
+  _disownAcks(): $.Orphan<$.List<Ack>> {
+    return $.utils.disown(this.acks);
+  }
+  get acks(): $.List<Ack> {
+    return $.utils.getList(1, QueueFrame._Acks, this);
+  }
+  _hasAcks(): boolean {
+    return !$.utils.isNull($.utils.getPointer(1, this));
+  }
+  _initAcks(length: number): $.List<Ack> {
+    return $.utils.initList(1, QueueFrame._Acks, length, this);
+  }
+  set acks(value: $.List<Ack>) {
+    $.utils.copyFrom(value, $.utils.getPointer(1, this));
+  }
   toString(): string { return "QueueFrame_" + super.toString(); }
+}
+export class Ack extends $.Struct {
+  static readonly _capnp = {
+    displayName: "Ack",
+    id: "98c8bfe3686bf32c",
+    size: new $.ObjectSize(8, 1),
+  };
+  get callId(): string {
+    return $.utils.getText(0, this);
+  }
+  set callId(value: string) {
+    $.utils.setText(0, value, this);
+  }
+  get attempt(): number {
+    return $.utils.getUint32(0, this);
+  }
+  set attempt(value: number) {
+    $.utils.setUint32(0, value, this);
+  }
+  get nextSeq(): number {
+    return $.utils.getUint32(4, this);
+  }
+  set nextSeq(value: number) {
+    $.utils.setUint32(4, value, this);
+  }
+  toString(): string { return "Ack_" + super.toString(); }
 }
 export class Run extends $.Struct {
   static readonly _capnp = {
@@ -1125,9 +1174,10 @@ export class AgentReport extends $.Struct {
   static readonly _capnp = {
     displayName: "AgentReport",
     id: "e1a16a962fbe0186",
-    size: new $.ObjectSize(0, 4),
+    size: new $.ObjectSize(0, 5),
   };
   static _Replicas: $.ListCtor<ReplicaReport>;
+  static _Gpus: $.ListCtor<GpuInfo>;
   get agentId(): string {
     return $.utils.getText(0, this);
   }
@@ -1168,13 +1218,81 @@ export class AgentReport extends $.Struct {
   set replicas(value: $.List<ReplicaReport>) {
     $.utils.copyFrom(value, $.utils.getPointer(3, this));
   }
+  _adoptGpus(value: $.Orphan<$.List<GpuInfo>>): void {
+    $.utils.adopt(value, $.utils.getPointer(4, this));
+  }
+  _disownGpus(): $.Orphan<$.List<GpuInfo>> {
+    return $.utils.disown(this.gpus);
+  }
+  /**
+* every GPU on the host, free or not
+*
+*/
+  get gpus(): $.List<GpuInfo> {
+    return $.utils.getList(4, AgentReport._Gpus, this);
+  }
+  _hasGpus(): boolean {
+    return !$.utils.isNull($.utils.getPointer(4, this));
+  }
+  _initGpus(length: number): $.List<GpuInfo> {
+    return $.utils.initList(4, AgentReport._Gpus, length, this);
+  }
+  set gpus(value: $.List<GpuInfo>) {
+    $.utils.copyFrom(value, $.utils.getPointer(4, this));
+  }
   toString(): string { return "AgentReport_" + super.toString(); }
+}
+export class GpuInfo extends $.Struct {
+  static readonly _capnp = {
+    displayName: "GpuInfo",
+    id: "ff3aec2a0f6c40bb",
+    size: new $.ObjectSize(8, 3),
+  };
+  /**
+* normalized, e.g. "nvidia-h100"
+*
+*/
+  get model(): string {
+    return $.utils.getText(0, this);
+  }
+  set model(value: string) {
+    $.utils.setText(0, value, this);
+  }
+  get uuid(): string {
+    return $.utils.getText(1, this);
+  }
+  set uuid(value: string) {
+    $.utils.setText(1, value, this);
+  }
+  get memoryMiB(): number {
+    return $.utils.getUint32(0, this);
+  }
+  set memoryMiB(value: number) {
+    $.utils.setUint32(0, value, this);
+  }
+  get index(): number {
+    return $.utils.getUint32(4, this);
+  }
+  set index(value: number) {
+    $.utils.setUint32(4, value, this);
+  }
+  /**
+* the replica it is given to, or "" when free
+*
+*/
+  get replicaId(): string {
+    return $.utils.getText(2, this);
+  }
+  set replicaId(value: string) {
+    $.utils.setText(2, value, this);
+  }
+  toString(): string { return "GpuInfo_" + super.toString(); }
 }
 export class ReplicaReport extends $.Struct {
   static readonly _capnp = {
     displayName: "ReplicaReport",
     id: "8da6b089916d0fcb",
-    size: new $.ObjectSize(16, 3),
+    size: new $.ObjectSize(16, 4),
   };
   get replicaId(): string {
     return $.utils.getText(0, this);
@@ -1195,7 +1313,7 @@ export class ReplicaReport extends $.Struct {
     $.utils.setUint32(0, value, this);
   }
   /**
-* "starting", "serving", "draining", "crashed"
+* "building", "build-failed", "starting", "serving", "draining", "crashed"
 *
 */
   get state(): string {
@@ -1210,11 +1328,22 @@ export class ReplicaReport extends $.Struct {
   set inFlight(value: number) {
     $.utils.setUint32(4, value, this);
   }
+  /**
+* Human-readable progress or failure: the current build step, or the failing
+* step and the end of its log.
+*
+*/
   get cpuPercent(): number {
     return $.utils.getFloat32(8, this);
   }
   set cpuPercent(value: number) {
     $.utils.setFloat32(8, value, this);
+  }
+  get detail(): string {
+    return $.utils.getText(3, this);
+  }
+  set detail(value: string) {
+    $.utils.setText(3, value, this);
   }
   toString(): string { return "ReplicaReport_" + super.toString(); }
 }
@@ -1401,7 +1530,9 @@ ServerFrame._Rejected = $.CompositeList(Rejected);
 ServerFrame._Chunks = $.CompositeList(Chunk);
 AgentFrame._Chunks = $.CompositeList(Chunk);
 QueueFrame._Runs = $.CompositeList(Run);
+QueueFrame._Acks = $.CompositeList(Ack);
 FleetFrame._Assignments = $.CompositeList(Assignment);
 AgentReport._Replicas = $.CompositeList(ReplicaReport);
+AgentReport._Gpus = $.CompositeList(GpuInfo);
 WorkerMessage._Chunks = $.CompositeList(Chunk);
 AgentMessage._Runs = $.CompositeList(Run);

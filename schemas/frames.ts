@@ -120,9 +120,17 @@ export interface Run {
   traceContext: string;
 }
 
+/** The queue has stored every chunk of this call attempt below `nextSeq`. */
+export interface Ack {
+  callId: string;
+  attempt: number;
+  nextSeq: number;
+}
+
 /** Replica link, FunctionQueue to agent. */
 export interface QueueFrame {
   runs: Run[];
+  acks: Ack[];
 }
 
 /** A function version an agent should serve. `spec` is FunctionSpec JSON. */
@@ -146,6 +154,17 @@ export interface ReplicaReport {
   state: string;
   inFlight: number;
   cpuPercent: number;
+  detail: string;
+}
+
+/** One GPU of an agent's host. */
+export interface GpuInfo {
+  model: string;
+  uuid: string;
+  memoryMiB: number;
+  index: number;
+  /** Replica holding it, or "" when free. */
+  replicaId: string;
 }
 
 /** Agent to Fleet. */
@@ -154,6 +173,7 @@ export interface AgentReport {
   hostname: string;
   runtime: string;
   replicas: ReplicaReport[];
+  gpus: GpuInfo[];
 }
 
 /** Worker to agent over gRPC. */
@@ -435,13 +455,27 @@ export function encodeQueueFrame(frame: QueueFrame): Uint8Array {
   frame.runs.forEach((r, i) => {
     writeRun(runs.get(i), r);
   });
+  const acks = root._initAcks(frame.acks.length);
+  frame.acks.forEach((a, i) => {
+    const item = acks.get(i);
+    item.callId = a.callId;
+    item.attempt = a.attempt;
+    item.nextSeq = a.nextSeq;
+  });
   return finish(message);
 }
 
 /** Deserializes a QueueFrame. */
 export function decodeQueueFrame(bytes: Uint8Array | ArrayBuffer): QueueFrame {
   const root = open(bytes, schema.QueueFrame);
-  return { runs: Array.from(root.runs, readRun) };
+  return {
+    runs: Array.from(root.runs, readRun),
+    acks: Array.from(root.acks, (a) => ({
+      callId: a.callId,
+      attempt: a.attempt,
+      nextSeq: a.nextSeq,
+    })),
+  };
 }
 
 /** Serializes a FleetFrame. */
@@ -488,6 +522,16 @@ export function encodeAgentReport(report: AgentReport): Uint8Array {
     item.state = r.state;
     item.inFlight = r.inFlight;
     item.cpuPercent = r.cpuPercent;
+    item.detail = r.detail;
+  });
+  const gpus = root._initGpus(report.gpus.length);
+  report.gpus.forEach((g, i) => {
+    const item = gpus.get(i);
+    item.model = g.model;
+    item.uuid = g.uuid;
+    item.memoryMiB = g.memoryMiB;
+    item.index = g.index;
+    item.replicaId = g.replicaId;
   });
   return finish(message);
 }
@@ -508,6 +552,14 @@ export function decodeAgentReport(
       state: r.state,
       inFlight: r.inFlight,
       cpuPercent: r.cpuPercent,
+      detail: r.detail,
+    })),
+    gpus: Array.from(root.gpus, (g) => ({
+      model: g.model,
+      uuid: g.uuid,
+      memoryMiB: g.memoryMiB,
+      index: g.index,
+      replicaId: g.replicaId,
     })),
   };
 }

@@ -173,7 +173,7 @@ export class FakeGateway {
       socket,
       frames: [],
       closed: false,
-      sendRuns: (runs) => socket.send(encodeQueueFrame({ runs })),
+      sendRuns: (runs) => socket.send(encodeQueueFrame({ runs, acks: [] })),
     };
     socket.on("message", (data: Buffer) => {
       link.frames.push(decodeAgentFrame(new Uint8Array(data)));
