@@ -92,6 +92,9 @@ struct Submit {
   subscribe @3 :Bool;      # stream this call's chunks back on this connection
   parentCallId @4 :Text;   # set when the call is made from inside a running call
   traceContext @5 :Text;   # W3C traceparent of the caller, if traced
+  # Concurrency keys whose permits the calling chain holds, one entry per
+  # holding ancestor; set by the agent that relays a nested call.
+  heldKeys @6 :List(Text);
 }
 
 struct Subscribe {
@@ -182,6 +185,7 @@ struct Run {
   deadlineMs @3 :Float64;  # epoch milliseconds after which the attempt has failed
   parentCallId @4 :Text;
   traceContext @5 :Text;
+  heldKeys @6 :List(Text); # the Submit's heldKeys plus this call's own key
 }
 
 # ---------------------------------------------------------------------------

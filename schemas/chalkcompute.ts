@@ -464,7 +464,7 @@ export class Submit extends $.Struct {
   static readonly _capnp = {
     displayName: "Submit",
     id: "febba06452218dad",
-    size: new $.ObjectSize(8, 5),
+    size: new $.ObjectSize(8, 6),
   };
   /**
 * Chosen by the caller, unique per call. A queue that already accepted this
@@ -527,6 +527,8 @@ export class Submit extends $.Struct {
   }
   /**
 * W3C traceparent of the caller, if traced
+* Concurrency keys whose permits the calling chain holds, one entry per
+* holding ancestor; set by the agent that relays a nested call.
 *
 */
   get traceContext(): string {
@@ -534,6 +536,24 @@ export class Submit extends $.Struct {
   }
   set traceContext(value: string) {
     $.utils.setText(4, value, this);
+  }
+  _adoptHeldKeys(value: $.Orphan<$.List<string>>): void {
+    $.utils.adopt(value, $.utils.getPointer(5, this));
+  }
+  _disownHeldKeys(): $.Orphan<$.List<string>> {
+    return $.utils.disown(this.heldKeys);
+  }
+  get heldKeys(): $.List<string> {
+    return $.utils.getList(5, $.TextList, this);
+  }
+  _hasHeldKeys(): boolean {
+    return !$.utils.isNull($.utils.getPointer(5, this));
+  }
+  _initHeldKeys(length: number): $.List<string> {
+    return $.utils.initList(5, $.TextList, length, this);
+  }
+  set heldKeys(value: $.List<string>) {
+    $.utils.copyFrom(value, $.utils.getPointer(5, this));
   }
   toString(): string { return "Submit_" + super.toString(); }
 }
@@ -1038,7 +1058,7 @@ export class Run extends $.Struct {
   static readonly _capnp = {
     displayName: "Run",
     id: "91d8013acbdb3a69",
-    size: new $.ObjectSize(16, 4),
+    size: new $.ObjectSize(16, 5),
   };
   get callId(): string {
     return $.utils.getText(0, this);
@@ -1095,6 +1115,28 @@ export class Run extends $.Struct {
   }
   set traceContext(value: string) {
     $.utils.setText(3, value, this);
+  }
+  _adoptHeldKeys(value: $.Orphan<$.List<string>>): void {
+    $.utils.adopt(value, $.utils.getPointer(4, this));
+  }
+  _disownHeldKeys(): $.Orphan<$.List<string>> {
+    return $.utils.disown(this.heldKeys);
+  }
+  /**
+* the Submit's heldKeys plus this call's own key
+*
+*/
+  get heldKeys(): $.List<string> {
+    return $.utils.getList(4, $.TextList, this);
+  }
+  _hasHeldKeys(): boolean {
+    return !$.utils.isNull($.utils.getPointer(4, this));
+  }
+  _initHeldKeys(length: number): $.List<string> {
+    return $.utils.initList(4, $.TextList, length, this);
+  }
+  set heldKeys(value: $.List<string>) {
+    $.utils.copyFrom(value, $.utils.getPointer(4, this));
   }
   toString(): string { return "Run_" + super.toString(); }
 }

@@ -47,6 +47,8 @@ export interface Submit {
   subscribe: boolean;
   parentCallId: string;
   traceContext: string;
+  /** Concurrency keys held by the calling chain, one entry per holder; absent is none. */
+  heldKeys?: string[];
 }
 
 /** A request to stream a call's chunks from `fromSeq` on. */
@@ -118,6 +120,8 @@ export interface Run {
   deadlineMs: number;
   parentCallId: string;
   traceContext: string;
+  /** Concurrency keys held by this call and its ancestors; absent is none. */
+  heldKeys?: string[];
 }
 
 /** The queue has stored every chunk of this call attempt below `nextSeq`. */
@@ -246,6 +250,7 @@ function writeSubmit(target: schema.Submit, submit: Submit): void {
   target.subscribe = submit.subscribe;
   target.parentCallId = submit.parentCallId;
   target.traceContext = submit.traceContext;
+  writeTextList((n) => target._initHeldKeys(n), submit.heldKeys ?? []);
 }
 
 function readSubmit(source: schema.Submit): Submit {
@@ -256,6 +261,7 @@ function readSubmit(source: schema.Submit): Submit {
     subscribe: source.subscribe,
     parentCallId: source.parentCallId,
     traceContext: source.traceContext,
+    heldKeys: [...source.heldKeys],
   };
 }
 
@@ -375,6 +381,7 @@ function writeRun(target: schema.Run, run: Run): void {
   target.deadlineMs = run.deadlineMs;
   target.parentCallId = run.parentCallId;
   target.traceContext = run.traceContext;
+  writeTextList((n) => target._initHeldKeys(n), run.heldKeys ?? []);
 }
 
 function readRun(source: schema.Run): Run {
@@ -385,6 +392,7 @@ function readRun(source: schema.Run): Run {
     deadlineMs: source.deadlineMs,
     parentCallId: source.parentCallId,
     traceContext: source.traceContext,
+    heldKeys: [...source.heldKeys],
   };
 }
 
