@@ -5,14 +5,19 @@
 import { type Context, Hono } from "hono";
 import { catalogStub, queueStub } from "../durable-objects/env.ts";
 import { checkFunctionName, functionOfCallId } from "../schemas/spec.ts";
-import { encodeValue, ValueError } from "../schemas/values.ts";
+import {
+  encodeValue,
+  MAX_VALUE_BYTES,
+  ValueError,
+  ValueTooLargeError,
+} from "../schemas/values.ts";
 import {
   callErrorResponse,
   lostCallError,
   singleValueResponse,
   streamResponse,
 } from "./call-responses.ts";
-import { badRequest, notFound } from "./errors.ts";
+import { badRequest, errorResponse, notFound } from "./errors.ts";
 import type { GatewayEnv } from "./hono-env.ts";
 import { QueueCall } from "./queue-client.ts";
 
@@ -29,7 +34,11 @@ type ParsedArgs =
 
 /** Parses `{"args": [...]}` and serializes the arguments. */
 export async function parseArgs(request: Request): Promise<ParsedArgs> {
+  // A body this large cannot hold arguments under the value limit.
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) return tooLarge(declared);
   const text = await request.text();
+  if (text.length > MAX_BODY_BYTES) return tooLarge(text.length);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -55,9 +64,28 @@ export async function parseArgs(request: Request): Promise<ParsedArgs> {
   try {
     return { ok: true, args: encodeValue(args, "args") };
   } catch (error) {
+    if (error instanceof ValueTooLargeError) {
+      return {
+        ok: false,
+        response: errorResponse(413, "PayloadTooLarge", error.message),
+      };
+    }
     if (error instanceof ValueError) return fail(error.message);
     throw error;
   }
+}
+
+/** Largest request body read; JSON text is at most a few times its encoding. */
+const MAX_BODY_BYTES = 4 * MAX_VALUE_BYTES;
+
+function tooLarge(bytes: number): ParsedArgs {
+  const message =
+    `request body has ${bytes} bytes, over the limit of ${MAX_BODY_BYTES}; ` +
+    "store large data elsewhere and send its location";
+  return {
+    ok: false,
+    response: errorResponse(413, "PayloadTooLarge", message),
+  };
 }
 
 function fail(message: string): ParsedArgs {

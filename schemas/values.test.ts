@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { decodeValue, encodeValue, toJson, ValueError } from "./values.ts";
+import {
+  decodeValue,
+  encodeValue,
+  MAX_VALUE_BYTES,
+  toJson,
+  ValueError,
+  ValueTooLargeError,
+} from "./values.ts";
 
 function roundTrip(value: unknown): unknown {
   return decodeValue(encodeValue(value));
@@ -93,6 +100,37 @@ describe("value codec", () => {
     );
   });
 
+  it("rejects a value over the size limit", () => {
+    const big = "x".repeat(MAX_VALUE_BYTES + 1);
+    let error: unknown;
+    try {
+      encodeValue([big], "args");
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ValueTooLargeError);
+    expect(error).toBeInstanceOf(ValueError);
+    expect((error as Error).message).toMatch(
+      /^args is 1\.0 MiB when encoded, over the limit of 1\.0 MiB per value/,
+    );
+  });
+
+  it("accepts a value just under the size limit", () => {
+    const text = "x".repeat(MAX_VALUE_BYTES - 64);
+    expect(roundTrip(text)).toBe(text);
+  });
+
+  it("shortens the path of a value nested too deep", () => {
+    let value: unknown = 1;
+    for (let i = 0; i < 600; i++) value = [value];
+    expect(() => encodeValue(value, "args")).toThrow(/\.\.\./);
+    try {
+      encodeValue(value, "args");
+    } catch (error) {
+      expect((error as Error).message.length).toBeLessThan(250);
+    }
+  });
+
   it("allows the same object twice without a cycle", () => {
     const shared = { n: 1 };
     expect(roundTrip([shared, shared])).toEqual([{ n: 1 }, { n: 1 }]);
@@ -110,6 +148,7 @@ describe("toJson", () => {
       named: new Map([["a", 1]]),
       keyed: new Map([[1, "a"]]),
       list: [undefined, Number.NaN],
+      proto: new Map([["__proto__", 1]]),
     });
     expect(json).toEqual({
       big: "10",
@@ -119,6 +158,10 @@ describe("toJson", () => {
       named: { a: 1 },
       keyed: [[1, "a"]],
       list: [null, null],
+      proto: JSON.parse('{"__proto__": 1}'),
     });
+    expect(JSON.stringify((json as { proto: unknown }).proto)).toBe(
+      '{"__proto__":1}',
+    );
   });
 });

@@ -16,6 +16,29 @@ export class ValueError extends TypeError {
   }
 }
 
+/** Raised when a value's encoding is larger than MAX_VALUE_BYTES. */
+export class ValueTooLargeError extends ValueError {
+  override name = "ValueTooLargeError";
+
+  constructor(
+    path: string,
+    readonly byteLength: number,
+  ) {
+    super(path, "too large", "");
+    this.message =
+      `${path} is ${formatMiB(byteLength)} when encoded, over the limit of ` +
+      `${formatMiB(MAX_VALUE_BYTES)} per value. Store large data in a volume ` +
+      "or object storage and send its location instead.";
+  }
+}
+
+/**
+ * Largest encoded value (the arguments of a call, one result, or one
+ * yielded value). The queue stores each in one SQLite row, and a Durable
+ * Object's SQLite rejects rows over 2 MB.
+ */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+
 const MAX_DEPTH = 512;
 
 /**
@@ -28,7 +51,15 @@ export function encodeValue(value: unknown, root = "value"): Uint8Array {
   const message = new capnp.Message();
   const target = message.initRoot(Value);
   writeValue(target, value, root, new Set(), 0);
-  return new Uint8Array(message.toArrayBuffer());
+  const bytes = new Uint8Array(message.toArrayBuffer());
+  if (bytes.byteLength > MAX_VALUE_BYTES) {
+    throw new ValueTooLargeError(root, bytes.byteLength);
+  }
+  return bytes;
+}
+
+function formatMiB(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
 /** Deserializes bytes written by `encodeValue`. */
@@ -45,8 +76,11 @@ function writeValue(
   depth: number,
 ): void {
   if (depth > MAX_DEPTH) {
+    // The path of a deep value is as long as its depth; show its two ends.
+    const shown =
+      path.length > 80 ? `${path.slice(0, 40)}...${path.slice(-30)}` : path;
     throw new ValueError(
-      path,
+      shown,
       `nested more than ${MAX_DEPTH} levels deep`,
       "Flatten the structure.",
     );
@@ -174,9 +208,10 @@ function writeContainer(
 function rejectUnsupportedObject(value: object, path: string): void {
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
     const kind = value.constructor.name;
+    const article = /^[AEIOU]/.test(kind) ? "an" : "a";
     throw new ValueError(
       path,
-      `a ${kind}`,
+      `${article} ${kind}`,
       "Send binary data as a Uint8Array.",
     );
   }
@@ -300,7 +335,7 @@ export function toJson(value: unknown): unknown {
   if (value instanceof Map) return mapToJson(value);
   const result: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    if (item !== undefined) result[key] = toJson(item);
+    if (item !== undefined) setOwn(result, key, toJson(item));
   }
   return result;
 }
@@ -309,8 +344,22 @@ function mapToJson(map: Map<unknown, unknown>): unknown {
   const stringKeys = [...map.keys()].every((k) => typeof k === "string");
   if (!stringKeys) return Array.from(map, ([k, v]) => [toJson(k), toJson(v)]);
   const result: Record<string, unknown> = {};
-  for (const [key, item] of map) result[key as string] = toJson(item);
+  for (const [key, item] of map) setOwn(result, key as string, toJson(item));
   return result;
+}
+
+/** Sets a property so that a "__proto__" key stays data, as JSON.stringify expects. */
+function setOwn(
+  target: Record<string, unknown>,
+  key: string,
+  value: unknown,
+): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 function bytesToBase64(bytes: Uint8Array): string {

@@ -5,6 +5,7 @@ import * as chalkcompute from "chalkcompute";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   add,
+  bigText,
   divide,
   echo,
   fragile,
@@ -64,6 +65,26 @@ describe("single-value calls", () => {
     await expect(echo.remote(bad)).rejects.toBeInstanceOf(
       chalkcompute.ValueError,
     );
+  });
+
+  it("rejects arguments over the size limit at the caller", async () => {
+    const big = "x".repeat(3 * 1024 * 1024);
+    await expect(echo.remote(big)).rejects.toBeInstanceOf(
+      chalkcompute.ValueError,
+    );
+    // The connection stays usable for the next call.
+    await expect(add.remote(1, 2)).resolves.toBe(3);
+  });
+
+  it("fails a result over the size limit once, naming the limit", async () => {
+    const error = await bigText
+      .remote(3 * 1024 * 1024)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(chalkcompute.RemoteError);
+    expect((error as chalkcompute.RemoteError).message).toMatch(
+      /result is 3\.0 MiB when encoded, over the limit of 1\.0 MiB/,
+    );
+    await expect(bigText.remote(10)).resolves.toBe("y".repeat(10));
   });
 
   it("runs many calls in parallel over one connection", async () => {

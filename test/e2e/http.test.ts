@@ -146,6 +146,15 @@ describe("client errors", () => {
     expect(body.error.message).toMatch(/json/i);
   });
 
+  it("returns 413 for arguments over the size limit", async () => {
+    const response = await postJson("/v1/functions/e2e_add/call", {
+      args: ["x".repeat(2 * 1024 * 1024)],
+    });
+    expect(response.status).toBe(413);
+    const body = (await response.json()) as { error: { message: string } };
+    expect(body.error.message).toMatch(/over the limit/);
+  });
+
   it("returns 400 when args is not an array", async () => {
     const response = await postJson("/v1/functions/e2e_add/call", { args: 3 });
     expect(response.status).toBe(400);
