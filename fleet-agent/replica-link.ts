@@ -4,9 +4,11 @@ import {
   type Chunk,
   decodeQueueFrame,
   encodeAgentFrame,
+  type QueueFrame,
   type Run,
 } from "../schemas/frames.ts";
 import { ReconnectingSocket } from "../sdk/reconnecting-socket.ts";
+import type { ChunkLedger } from "./chunk-ledger.ts";
 
 /** Options of a ReplicaLink. */
 export interface ReplicaLinkOptions {
@@ -19,21 +21,20 @@ export interface ReplicaLinkOptions {
   /** Call ids the worker is executing now, for `hello`. */
   running(): string[];
   onRuns(runs: Run[]): void;
-  /** Chunks left unsent by an earlier link of the same replica. */
-  unsent?: Chunk[];
+  /** The replica's chunk ledger, shared by its successive links. */
+  ledger: ChunkLedger;
 }
-
-const FINAL_KINDS = new Set(["result", "error", "end"]);
 
 /**
  * One replica's work link to its FunctionQueue, for the life of one worker
  * process. Chunks and credits produced in one event-loop turn go out as one
- * AgentFrame. Whatever could not be sent while the socket was down is kept
- * and sent after the `hello` of the next connect.
+ * AgentFrame. After the `hello` of every connect, the link sends again each
+ * chunk the queue has not acknowledged (see ChunkLedger).
  */
 export class ReplicaLink {
   private readonly socket: ReconnectingSocket;
-  private chunks: Chunk[];
+  /** Chunks to send on the current connection, in order. */
+  private chunks: Chunk[] = [];
   private credits = 0;
   private draining = false;
   private drainingSent = false;
@@ -42,7 +43,6 @@ export class ReplicaLink {
   private flushedWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ReplicaLinkOptions) {
-    this.chunks = [...(options.unsent ?? [])];
     this.socket = new ReconnectingSocket({
       url: options.url,
       token: options.token,
@@ -61,9 +61,9 @@ export class ReplicaLink {
     });
   }
 
-  /** Queues chunks for the queue. */
+  /** Numbers chunks in the ledger and queues them for the queue. */
   sendChunks(chunks: Chunk[]): void {
-    this.chunks.push(...chunks);
+    this.chunks.push(...this.options.ledger.record(chunks));
     this.scheduleFlush();
   }
 
@@ -83,14 +83,15 @@ export class ReplicaLink {
   }
 
   /**
-   * Sends what is queued, waiting up to `timeoutMs` for the socket, then
-   * closes it. Returns the chunks that could not be sent.
+   * Sends what is queued and waits up to `timeoutMs` for the queue to
+   * acknowledge every chunk, then closes the socket. Chunks still
+   * unacknowledged stay in the ledger for the replica's next link.
    */
-  async close(timeoutMs: number): Promise<Chunk[]> {
-    if (this.closed) return [];
+  async close(timeoutMs: number): Promise<void> {
+    if (this.closed) return;
     this.flush();
 
-    if (this.chunks.length > 0) {
+    if (this.options.ledger.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.flushedWaiters.push(resolve)),
@@ -103,17 +104,13 @@ export class ReplicaLink {
 
     this.closed = true;
     this.socket.close();
-    const unsent = this.chunks;
     this.chunks = [];
-    return unsent;
   }
 
   private onOpen(reconnect: boolean): void {
-    // Calls whose final chunk is still queued count as running until the
-    // queue receives that chunk, so `hello` must not make it requeue them.
-    const finished = this.chunks
-      .filter((chunk) => FINAL_KINDS.has(chunk.kind))
-      .map((chunk) => chunk.callId);
+    // Calls whose final chunk is not acknowledged count as running until the
+    // queue stores that chunk, so `hello` must not make it requeue them.
+    const finished = this.options.ledger.endedUnackedCallIds();
     const running = [...this.options.running(), ...finished];
     const freeSlots = this.draining
       ? 0
@@ -135,13 +132,14 @@ export class ReplicaLink {
     // `hello` replaces every credit granted before it.
     this.drainingSent = this.draining;
     this.credits = this.draining ? 0 : finished.length;
+    this.chunks = this.options.ledger.unacked();
     this.flush();
   }
 
   private receive(data: Uint8Array): void {
-    let runs: Run[];
+    let frame: QueueFrame;
     try {
-      runs = decodeQueueFrame(data).runs;
+      frame = decodeQueueFrame(data);
     } catch (error) {
       this.options.logger.error(
         { err: error },
@@ -149,7 +147,11 @@ export class ReplicaLink {
       );
       return;
     }
-    if (runs.length > 0) this.options.onRuns(runs);
+    if (frame.acks.length > 0) {
+      this.options.ledger.acknowledge(frame.acks);
+      this.notifyFlushed();
+    }
+    if (frame.runs.length > 0) this.options.onRuns(frame.runs);
   }
 
   private scheduleFlush(): void {
@@ -182,7 +184,7 @@ export class ReplicaLink {
   }
 
   private notifyFlushed(): void {
-    if (this.chunks.length > 0) return;
+    if (this.options.ledger.size > 0) return;
     const waiters = this.flushedWaiters;
     this.flushedWaiters = [];
     for (const resolve of waiters) resolve();
