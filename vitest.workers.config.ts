@@ -6,7 +6,14 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
-      miniflare: { bindings: { CHALKCOMPUTE_TOKEN: "test-token" } },
+      miniflare: {
+        bindings: {
+          CHALKCOMPUTE_TOKEN: "test-token",
+          // A fixed AES-256 key for the tests only: base64 of 32 bytes.
+          CHALKCOMPUTE_SECRETS_KEY:
+            "dGVzdC1rZXktb2YtMzItYnl0ZXMtZm9yLWFlcy1nY20=",
+        },
+      },
     }),
   ],
   test: {

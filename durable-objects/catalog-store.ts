@@ -2,7 +2,7 @@
  * SQLite storage of the Catalog: each function's current spec and every
  * version it had.
  */
-import type { FunctionSpec } from "../schemas/spec.ts";
+import type { FunctionSpec, ImageSpec } from "../schemas/spec.ts";
 
 /** A function's entry in the catalog. */
 export interface CatalogEntry {
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS versions (
 
 /**
  * Returns the spec's JSON with keys in a fixed order, so that two equal
- * specs compare equal as strings.
+ * specs compare equal as strings. Absent compute fields stay absent.
  */
 export function canonicalSpecJson(spec: FunctionSpec): string {
   const canonical: FunctionSpec = {
@@ -50,7 +50,48 @@ export function canonicalSpecJson(spec: FunctionSpec): string {
     module: spec.module,
     bundleHash: spec.bundleHash,
   };
+  if (spec.image) canonical.image = canonicalImage(spec.image);
+  if (spec.cpu !== undefined) canonical.cpu = spec.cpu;
+  if (spec.memoryBytes !== undefined) canonical.memoryBytes = spec.memoryBytes;
+  if (spec.gpu)
+    canonical.gpu = { model: spec.gpu.model, count: spec.gpu.count };
+  if (spec.secrets) canonical.secrets = [...spec.secrets];
+  if (spec.volumes) {
+    canonical.volumes = spec.volumes.map((v) => ({
+      name: v.name,
+      mountPath: v.mountPath,
+    }));
+  }
+  if (spec.retries) {
+    canonical.retries = { ...spec.retries, retryOn: [...spec.retries.retryOn] };
+  }
+  if (spec.rateLimit) {
+    const { rate, per, key } = spec.rateLimit;
+    canonical.rateLimit = { rate, per, key };
+  }
+  if (spec.concurrencyKey !== undefined) {
+    canonical.concurrencyKey = spec.concurrencyKey;
+  }
   return JSON.stringify(canonical);
+}
+
+function canonicalImage(image: ImageSpec): ImageSpec {
+  const env: Record<string, string> = {};
+  for (const key of Object.keys(image.env).sort()) {
+    env[key] = image.env[key] as string;
+  }
+  const canonical: ImageSpec = {
+    base: image.base,
+    commands: [...image.commands],
+    env,
+    files: image.files.map((f) => ({
+      hash: f.hash,
+      path: f.path,
+      mode: f.mode,
+    })),
+  };
+  if (image.workdir !== undefined) canonical.workdir = image.workdir;
+  return canonical;
 }
 
 type Row = Record<string, SqlStorageValue>;
@@ -112,6 +153,18 @@ export class CatalogStore {
       .exec("SELECT * FROM functions ORDER BY name")
       .toArray()
       .map(readEntry);
+  }
+
+  /** Returns one version of a function, or null when it does not exist. */
+  version(name: string, version: number): CatalogEntry | null {
+    const row = this.sql
+      .exec(
+        "SELECT * FROM versions WHERE name = ? AND version = ?",
+        name,
+        version,
+      )
+      .toArray()[0];
+    return row ? readEntry(row) : null;
   }
 
   /** Returns every version of a function, oldest first. */

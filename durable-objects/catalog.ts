@@ -70,6 +70,11 @@ export class Catalog extends DurableObject<Env> {
     return this.store.get(name);
   }
 
+  /** Returns one version of a function, or null when it does not exist. */
+  async version(name: string, version: number): Promise<CatalogEntry | null> {
+    return this.store.version(name, version);
+  }
+
   /** Returns every version of a function, oldest first. */
   async versions(name: string): Promise<CatalogEntry[]> {
     return this.store.versions(name);

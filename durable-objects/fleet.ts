@@ -1,7 +1,8 @@
 /**
  * The single Fleet object (`idFromName("fleet")`): one hibernatable
- * WebSocket per agent. It sends each agent the full FleetFrame on connect
- * and after every deploy, and keeps the latest AgentReport per agent.
+ * WebSocket per agent. It keeps the latest AgentReport per agent and sends
+ * each agent the assignments it can serve (see fleet-placement.ts) on
+ * connect, after every deploy, and when a report changes that list.
  */
 import { DurableObject } from "cloudflare:workers";
 import {
@@ -11,6 +12,15 @@ import {
   encodeFleetFrame,
 } from "../schemas/frames.ts";
 import { catalogStub, type Env } from "./env.ts";
+import {
+  assignmentsForAgent,
+  type BuildStatus,
+  buildStatusOf,
+  type ConnectedAgent,
+  gpuOfAssignment,
+  type Placement,
+  placementOf,
+} from "./fleet-placement.ts";
 import { createLogger, errorFields } from "./logger.ts";
 import { tryClose, trySend } from "./queue-sockets.ts";
 
@@ -19,8 +29,18 @@ export interface StoredReport extends AgentReport {
   receivedAt: string;
 }
 
+/** Build state and placement of one function version. */
+export interface FleetStatus {
+  name: string;
+  version: number;
+  build: BuildStatus;
+  placement: Placement;
+}
+
 interface AgentState {
   agentId: string;
+  /** SHA-256 of the assignment list last sent on this socket. */
+  sentDigest: string;
 }
 
 const SCHEMA = `
@@ -67,24 +87,31 @@ export class Fleet extends DurableObject<Env> {
     }
 
     const pair = new WebSocketPair();
-    const state: AgentState = { agentId: "" };
+    const state: AgentState = { agentId: "", sentDigest: "" };
     this.ctx.acceptWebSocket(pair[1], [AGENT_TAG]);
     pair[1].serializeAttachment(state);
     // Accepting first means a publish that lands while the list loads
-    // reaches this socket too, and `currentAssignments` prefers it.
+    // reaches this socket too, and `currentAssignments` prefers it. Until
+    // the agent's first report, its GPUs are unknown, so it gets only
+    // functions without a GPU.
     const assignments = await this.currentAssignments();
-    trySend(pair[1], encodeFleetFrame({ assignments }));
-    log.info("agent connected", { assignments: assignments.length });
+    const sent = await this.sendAssignments(pair[1], assignments, null);
+    log.info("agent connected", { assignments: sent });
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
-  /** Stores the new assignment list and sends it to every agent. Returns the number reached. */
+  /**
+   * Stores the new assignment list and sends every agent the part it can
+   * serve. Returns the number of agents reached.
+   */
   async publish(assignments: Assignment[]): Promise<number> {
     this.storeAssignments(assignments);
-    const frame = encodeFleetFrame({ assignments });
     let reached = 0;
     for (const socket of this.ctx.getWebSockets(AGENT_TAG)) {
-      if (trySend(socket, frame)) reached++;
+      const state = socket.deserializeAttachment() as AgentState | null;
+      const report = state?.agentId ? this.report(state.agentId) : null;
+      const sent = await this.sendAssignments(socket, assignments, report);
+      if (sent !== null) reached++;
     }
     log.info("assignments published", {
       assignments: assignments.map((a) => `${a.function}@${a.version}`),
@@ -102,6 +129,38 @@ export class Fleet extends DurableObject<Env> {
         ...(JSON.parse(row.report as string) as AgentReport),
         receivedAt: new Date(row.received_ms as number).toISOString(),
       }));
+  }
+
+  /** Returns the build state and placement of one function version. */
+  async status(name: string, version: number): Promise<FleetStatus> {
+    const [status] = await this.statuses([{ name, version }]);
+    return status as FleetStatus;
+  }
+
+  /**
+   * Returns the build state and placement of each function version, from
+   * the latest reports of the connected agents.
+   */
+  async statuses(
+    items: { name: string; version: number }[],
+  ): Promise<FleetStatus[]> {
+    const agents = this.connectedAgents();
+    const reports = agents.flatMap((agent) =>
+      agent.report ? [agent.report] : [],
+    );
+    const assignments = await this.currentAssignments();
+    const byName = new Map(assignments.map((a) => [a.function, a]));
+
+    return items.map(({ name, version }) => {
+      const assignment = byName.get(name);
+      const gpu = assignment ? gpuOfAssignment(assignment) : undefined;
+      return {
+        name,
+        version,
+        build: buildStatusOf(name, version, reports),
+        placement: placementOf(gpu, agents),
+      };
+    });
   }
 
   override async webSocketMessage(
@@ -130,11 +189,28 @@ export class Fleet extends DurableObject<Env> {
     );
     const state = ws.deserializeAttachment() as AgentState | null;
     if (state?.agentId !== report.agentId) {
-      ws.serializeAttachment({ agentId: report.agentId });
+      ws.serializeAttachment({
+        agentId: report.agentId,
+        sentDigest: state?.sentDigest ?? "",
+      });
       log.info("agent identified", {
         agentId: report.agentId,
         hostname: report.hostname,
         runtime: report.runtime,
+        gpus: report.gpus.length,
+      });
+    }
+
+    // A report can change which GPU functions the agent can serve.
+    const assignments = await this.currentAssignments();
+    const servable = assignmentsForAgent(assignments, report);
+    const digest = await digestOf(servable);
+    const sentDigest = (ws.deserializeAttachment() as AgentState).sentDigest;
+    if (digest !== sentDigest) {
+      await this.sendAssignments(ws, assignments, report);
+      log.info("assignments re-sent after report", {
+        agentId: report.agentId,
+        assignments: servable.map((a) => `${a.function}@${a.version}`),
       });
     }
   }
@@ -147,6 +223,59 @@ export class Fleet extends DurableObject<Env> {
     const state = ws.deserializeAttachment() as AgentState | null;
     log.info("agent disconnected", { agentId: state?.agentId, code, reason });
     tryClose(ws, 1000, "closed");
+  }
+
+  /**
+   * Sends the socket the assignments its agent can serve and records their
+   * digest. Returns how many were sent, or null when the send failed.
+   */
+  private async sendAssignments(
+    socket: WebSocket,
+    assignments: Assignment[],
+    report: AgentReport | null,
+  ): Promise<number | null> {
+    const servable = assignmentsForAgent(assignments, report);
+    const digest = await digestOf(servable);
+    if (!trySend(socket, encodeFleetFrame({ assignments: servable }))) {
+      return null;
+    }
+
+    const state = socket.deserializeAttachment() as AgentState | null;
+    socket.serializeAttachment({
+      agentId: state?.agentId ?? "",
+      sentDigest: digest,
+    });
+    return servable.length;
+  }
+
+  /** Returns each connected agent once, with its latest report. */
+  private connectedAgents(): ConnectedAgent[] {
+    const agents = new Map<string, ConnectedAgent>();
+    let unidentified = 0;
+    for (const socket of this.ctx.getWebSockets(AGENT_TAG)) {
+      if (socket.readyState !== WebSocket.OPEN) continue;
+      const state = socket.deserializeAttachment() as AgentState | null;
+      if (!state?.agentId) {
+        // Connected but not yet reported: its GPUs are unknown.
+        agents.set(`unidentified-${unidentified++}`, {
+          agentId: "",
+          report: null,
+        });
+        continue;
+      }
+      agents.set(state.agentId, {
+        agentId: state.agentId,
+        report: this.report(state.agentId),
+      });
+    }
+    return [...agents.values()];
+  }
+
+  private report(agentId: string): AgentReport | null {
+    const row = this.ctx.storage.sql
+      .exec("SELECT report FROM reports WHERE agent_id = ?", agentId)
+      .toArray()[0];
+    return row ? (JSON.parse(row.report as string) as AgentReport) : null;
   }
 
   private async currentAssignments(): Promise<Assignment[]> {
@@ -173,4 +302,16 @@ export class Fleet extends DurableObject<Env> {
       JSON.stringify(assignments),
     );
   }
+}
+
+/** Returns the SHA-256 hex of an assignment list's function versions. */
+async function digestOf(assignments: Assignment[]): Promise<string> {
+  const key = assignments.map((a) => `${a.function}@${a.version}`).join("\n");
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(key),
+  );
+  return Array.from(new Uint8Array(digest), (b) =>
+    b.toString(16).padStart(2, "0"),
+  ).join("");
 }

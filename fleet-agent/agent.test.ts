@@ -98,6 +98,7 @@ async function setup(): Promise<void> {
     token: gateway.token,
     dataDir,
     agentId: "agent-test",
+    runtime: "process",
     logger,
     reportIntervalMs: 200,
     stopGraceMs: 3_000,

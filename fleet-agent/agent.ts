@@ -14,9 +14,14 @@ import { ReconnectingSocket } from "../sdk/reconnecting-socket.ts";
 import type { RestartBackoffOptions } from "./backoff.ts";
 import { BundleStore } from "./bundle-store.ts";
 import { CallRelay } from "./call-relay.ts";
+import { discoverGpus, GpuAllocator } from "./gpus.ts";
+import { ImageBuilder } from "./images/image-builder.ts";
+import { LogShipper } from "./log-shipper.ts";
 import { Replica } from "./replica.ts";
+import { DockerRuntime } from "./runtime/docker-runtime.ts";
 import { ProcessRuntime } from "./runtime/process-runtime.ts";
 import type { Runtime } from "./runtime/runtime.ts";
+import { type RuntimeChoice, selectRuntime } from "./runtime/select-runtime.ts";
 import { parseGatewayUrl, websocketUrl } from "./urls.ts";
 import { buildWorkerRuntime } from "./worker-build.ts";
 
@@ -28,8 +33,11 @@ export interface AgentOptions {
   token: string;
   /** Folder for bundles, the worker runtime and replica sockets. */
   dataDir: string;
-  /** Replica runtime; only "process" (a child Node process) exists. */
-  runtime?: "process";
+  /**
+   * Replica runtime: "docker" (a container per replica), "process" (a child
+   * Node process) or "auto" (the default: docker when an engine answers).
+   */
+  runtime?: RuntimeChoice;
   /** Id reported to the Fleet; by default one is created and kept in `<dataDir>/agent-id`. */
   agentId?: string;
   logger?: Logger;
@@ -67,10 +75,11 @@ export async function startAgent(options: AgentOptions): Promise<FleetAgent> {
       "agent token is empty; pass the gateway's token (CHALKCOMPUTE_TOKEN)",
     );
   }
-  const runtimeName = options.runtime ?? "process";
-  if (runtimeName !== "process") {
+  const choice = options.runtime ?? "auto";
+  if (!["docker", "process", "auto"].includes(choice)) {
     throw new TypeError(
-      `agent runtime ${JSON.stringify(runtimeName)} is not supported; use "process"`,
+      `agent runtime ${JSON.stringify(choice)} is not supported; use ` +
+        '"docker", "process" or "auto"',
     );
   }
 
@@ -88,6 +97,32 @@ export async function startAgent(options: AgentOptions): Promise<FleetAgent> {
     "worker runtime built",
   );
 
+  const bundles = new BundleStore({
+    gateway,
+    token: options.token,
+    dir: path.join(dataDir, "bundles"),
+    logger,
+  });
+  const selected = await selectRuntime(choice, logger);
+  let runtime: Runtime = new ProcessRuntime();
+  if (selected.name === "docker") {
+    const images = new ImageBuilder({
+      docker: selected.docker,
+      logger,
+      workerPath,
+      blob: (hash) => bundles.get(hash),
+    });
+    const docker = new DockerRuntime({
+      docker: selected.docker,
+      images,
+      logger,
+      agentId,
+    });
+    await docker.removeLeftovers();
+    runtime = docker;
+  }
+
+  const gpus = new GpuAllocator(await discoverGpus(logger));
   const agent = new Agent({
     ...options,
     agentId,
@@ -95,10 +130,12 @@ export async function startAgent(options: AgentOptions): Promise<FleetAgent> {
     dataDir,
     logger,
     workerPath,
-    runtime: new ProcessRuntime(),
+    runtime,
+    bundles,
+    gpus,
   });
   logger.info(
-    { gateway: gateway.origin, dataDir, runtime: runtimeName },
+    { gateway: gateway.origin, dataDir, runtime: runtime.name },
     "agent started",
   );
   return agent;
@@ -112,6 +149,8 @@ interface AgentSettings {
   logger: Logger;
   workerPath: string;
   runtime: Runtime;
+  bundles: BundleStore;
+  gpus: GpuAllocator;
   reportIntervalMs?: number;
   stopGraceMs?: number;
   restartBackoff?: RestartBackoffOptions;
@@ -122,12 +161,18 @@ class Agent implements FleetAgent {
   private readonly logger: Logger;
   private readonly bundles: BundleStore;
   private readonly relay: CallRelay;
+  private readonly logs: LogShipper;
   private readonly fleet: ReconnectingSocket;
   private readonly reportTimer: NodeJS.Timeout;
   /** Replicas of the assigned versions, by `function@version`. */
   private readonly replicas = new Map<string, Replica>();
   /** Replicas draining because their version is no longer assigned. */
   private readonly retiring = new Set<Replica>();
+  /**
+   * Replicas of versions no longer assigned that keep serving until a newer
+   * replica of their function serves, by `function@version`.
+   */
+  private readonly superseded = new Map<string, Replica>();
   private reportScheduled = false;
   private closed = false;
   private stopping: Promise<void> | undefined;
@@ -135,11 +180,11 @@ class Agent implements FleetAgent {
   constructor(private readonly settings: AgentSettings) {
     this.agentId = settings.agentId;
     this.logger = settings.logger;
-    this.bundles = new BundleStore({
+    this.bundles = settings.bundles;
+    this.logs = new LogShipper({
       gateway: settings.gateway,
       token: settings.token,
-      dir: path.join(settings.dataDir, "bundles"),
-      logger: this.logger,
+      logger: this.logger.child({ link: "logs" }),
     });
     this.relay = new CallRelay({
       url: websocketUrl(settings.gateway, "/v1/connect"),
@@ -175,12 +220,14 @@ class Agent implements FleetAgent {
 
   private async shutdown(): Promise<void> {
     const graceMs = this.settings.stopGraceMs ?? 30_000;
-    const replicas = [...this.replicas.values(), ...this.retiring];
+    const replicas = this.allReplicas();
     this.logger.info({ replicas: replicas.length, graceMs }, "agent stopping");
 
     await Promise.all(replicas.map((replica) => replica.stop(graceMs)));
     this.replicas.clear();
+    this.superseded.clear();
     this.retiring.clear();
+    await this.logs.close();
     clearInterval(this.reportTimer);
     this.sendReport();
     this.closed = true;
@@ -213,7 +260,14 @@ class Agent implements FleetAgent {
     }
 
     for (const [key, { assignment, spec }] of wanted) {
-      if (this.replicas.has(key)) continue;
+      const existing = this.replicas.get(key);
+      // A failed build is retried only when an assignment arrives again.
+      if (existing?.currentState === "build-failed") {
+        this.replicas.delete(key);
+        this.retire(existing);
+      } else if (existing) {
+        continue;
+      }
       const replica = this.startReplica(assignment, spec);
       if (replica) this.replicas.set(key, replica);
     }
@@ -221,21 +275,90 @@ class Agent implements FleetAgent {
     for (const [key, replica] of this.replicas) {
       if (wanted.has(key)) continue;
       this.replicas.delete(key);
-      this.retiring.add(replica);
-      replica.drain().then(() => {
-        this.retiring.delete(replica);
-        this.scheduleReport();
-      });
+      this.superseded.set(key, replica);
     }
+    this.retireSuperseded();
     this.scheduleReport();
+  }
+
+  /**
+   * Drains each superseded replica once a newer replica of its function
+   * serves, or at once when its function is no longer assigned or it does
+   * not serve itself. Until then it keeps serving, so a failed build of a
+   * new version leaves the previous one answering calls.
+   */
+  private retireSuperseded(): void {
+    for (const [key, old] of this.superseded) {
+      const successors = [...this.replicas.values()].filter(
+        (replica) =>
+          replica.functionName === old.functionName &&
+          replica.version > old.version,
+      );
+      const successorServes = successors.some(
+        (replica) => replica.currentState === "serving",
+      );
+      if (
+        successors.length > 0 &&
+        !successorServes &&
+        old.currentState === "serving"
+      ) {
+        continue;
+      }
+      this.superseded.delete(key);
+      this.retire(old);
+    }
+  }
+
+  private retire(replica: Replica): void {
+    this.retiring.add(replica);
+    replica.drain().then(() => {
+      this.retiring.delete(replica);
+      this.settings.gpus.release(replica.id);
+      this.scheduleReport();
+    });
+  }
+
+  private allReplicas(): Replica[] {
+    return [
+      ...this.replicas.values(),
+      ...this.superseded.values(),
+      ...this.retiring,
+    ];
   }
 
   private startReplica(
     assignment: Assignment,
     spec: FunctionSpec,
   ): Replica | undefined {
+    let gpus: string[] = [];
+    const replicaId = Replica.newId();
+    if (spec.gpu) {
+      const allocated = this.settings.gpus.allocate(
+        replicaId,
+        spec.gpu.model,
+        spec.gpu.count,
+      );
+      if (!allocated) {
+        this.logger.warn(
+          {
+            function: assignment.function,
+            version: assignment.version,
+            gpu: spec.gpu,
+            host: this.settings.gpus.describe(),
+          },
+          `no ${spec.gpu.count} free ${spec.gpu.model} GPU(s) on this host; ` +
+            "the replica waits for the next assignment",
+        );
+        return undefined;
+      }
+      gpus = allocated;
+    }
+
     try {
       const replica = new Replica({
+        id: replicaId,
+        gpus,
+        logs: this.logs,
         agentId: this.agentId,
         assignment,
         spec,
@@ -250,6 +373,7 @@ class Agent implements FleetAgent {
         onChange: () => this.scheduleReport(),
         backoff: this.settings.restartBackoff,
       });
+      replica.stopped.then(() => this.settings.gpus.release(replica.id));
       this.logger.info(
         {
           replicaId: replica.id,
@@ -260,6 +384,7 @@ class Agent implements FleetAgent {
       );
       return replica;
     } catch (error) {
+      this.settings.gpus.release(replicaId);
       this.logger.error(
         {
           err: error,
@@ -277,19 +402,19 @@ class Agent implements FleetAgent {
     this.reportScheduled = true;
     setImmediate(() => {
       this.reportScheduled = false;
+      if (!this.stopping) this.retireSuperseded();
       this.sendReport();
     });
   }
 
   private sendReport(): void {
-    const replicas = [...this.replicas.values(), ...this.retiring];
     this.fleet.send(
       encodeAgentReport({
         agentId: this.agentId,
         hostname: hostname(),
         runtime: this.settings.runtime.name,
-        replicas: replicas.map((replica) => replica.report()),
-        gpus: [],
+        replicas: this.allReplicas().map((replica) => replica.report()),
+        gpus: this.settings.gpus.report(),
       }),
     );
   }

@@ -1,6 +1,6 @@
 /**
  * The fleet agent: connects out to a chalkcompute gateway and runs replicas
- * of the deployed functions as worker processes.
+ * of the deployed functions as worker processes or containers.
  */
 export type { AgentOptions, FleetAgent } from "./agent.ts";
 export { startAgent } from "./agent.ts";
@@ -11,3 +11,4 @@ export type {
   ReplicaLaunch,
   Runtime,
 } from "./runtime/runtime.ts";
+export type { RuntimeChoice } from "./runtime/select-runtime.ts";

@@ -1,11 +1,13 @@
 /**
  * Runs a fleet agent configured by environment variables until SIGINT or
- * SIGTERM: CHALKCOMPUTE_URL (gateway base URL), CHALKCOMPUTE_TOKEN and
- * CHALKCOMPUTE_AGENT_DATA (data folder, default `.chalkcompute/agent`).
+ * SIGTERM: CHALKCOMPUTE_URL (gateway base URL), CHALKCOMPUTE_TOKEN,
+ * CHALKCOMPUTE_AGENT_DATA (data folder, default `.chalkcompute/agent`) and
+ * CHALKCOMPUTE_AGENT_RUNTIME ("docker", "process" or "auto", the default).
  */
 import { pathToFileURL } from "node:url";
 import { pino } from "pino";
 import { type FleetAgent, startAgent } from "./agent.ts";
+import type { RuntimeChoice } from "./runtime/select-runtime.ts";
 
 const logger = pino({ name: "chalkcompute-agent" });
 
@@ -22,10 +24,19 @@ export async function runAgentFromEnv(
     );
   }
 
+  const runtime = env.CHALKCOMPUTE_AGENT_RUNTIME || "auto";
+  if (!["docker", "process", "auto"].includes(runtime)) {
+    throw new Error(
+      `CHALKCOMPUTE_AGENT_RUNTIME is ${JSON.stringify(runtime)}; use ` +
+        '"docker", "process" or "auto"',
+    );
+  }
+
   const agent = await startAgent({
     gatewayUrl,
     token,
     dataDir: env.CHALKCOMPUTE_AGENT_DATA || ".chalkcompute/agent",
+    runtime: runtime as RuntimeChoice,
     logger,
   });
 

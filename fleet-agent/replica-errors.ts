@@ -7,7 +7,7 @@ import type { Chunk, Run } from "../schemas/frames.ts";
  */
 function infrastructureError(
   run: Run,
-  code: "unavailable" | "deadlineExceeded",
+  code: "unavailable" | "deadlineExceeded" | "resourceExhausted",
   type: string,
   message: string,
 ): Chunk {
@@ -46,5 +46,37 @@ export function unavailableChunk(
     "unavailable",
     "UnavailableError",
     `${replica} ${cause} while running call ${run.callId}`,
+  );
+}
+
+/**
+ * Formats a memory limit the way users write it: "64Mi", "4Gi", or a byte
+ * count when it is not a whole number of KiB.
+ */
+export function formatMemory(bytes: number): string {
+  const units: [string, number][] = [
+    ["Ti", 2 ** 40],
+    ["Gi", 2 ** 30],
+    ["Mi", 2 ** 20],
+    ["Ki", 2 ** 10],
+  ];
+  for (const [unit, size] of units) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+/**
+ * Builds the `resourceExhausted` chunk of a call whose replica ran out of
+ * memory; callers see "ResourceExhausted: replica ran out of memory (limit 64Mi)".
+ */
+export function outOfMemoryChunk(run: Run, memoryBytes?: number): Chunk {
+  const limit =
+    memoryBytes === undefined ? "" : ` (limit ${formatMemory(memoryBytes)})`;
+  return infrastructureError(
+    run,
+    "resourceExhausted",
+    "ResourceExhausted",
+    `replica ran out of memory${limit}`,
   );
 }

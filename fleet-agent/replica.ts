@@ -15,7 +15,14 @@ import type { FunctionSpec } from "../schemas/spec.ts";
 import { RestartBackoff, type RestartBackoffOptions } from "./backoff.ts";
 import type { BundleStore } from "./bundle-store.ts";
 import type { CallRelay } from "./call-relay.ts";
-import { deadlineExceededChunk, unavailableChunk } from "./replica-errors.ts";
+import { ChunkLedger } from "./chunk-ledger.ts";
+import { ImageBuildError } from "./images/image-builder.ts";
+import type { LogShipper } from "./log-shipper.ts";
+import {
+  deadlineExceededChunk,
+  outOfMemoryChunk,
+  unavailableChunk,
+} from "./replica-errors.ts";
 import { ReplicaLink } from "./replica-link.ts";
 import { type RunningCall, RunningCalls } from "./running-calls.ts";
 import {
@@ -24,6 +31,7 @@ import {
   type ReplicaHandle,
   type Runtime,
 } from "./runtime/runtime.ts";
+import { fetchSecretEnv, secretRedactor } from "./secrets.ts";
 import { websocketUrl } from "./urls.ts";
 import { emptyAgentMessage } from "./worker-protocol.ts";
 import {
@@ -33,10 +41,18 @@ import {
 } from "./worker-server.ts";
 
 /** Lifecycle state of a replica, as reported to the Fleet. */
-export type ReplicaState = "starting" | "serving" | "draining" | "crashed";
+export type ReplicaState =
+  | "building"
+  | "build-failed"
+  | "starting"
+  | "serving"
+  | "draining"
+  | "crashed";
 
 /** Options of a Replica. */
 export interface ReplicaOptions {
+  /** Replica id; default a new one from `Replica.newId()`. */
+  id?: string;
   agentId: string;
   assignment: Assignment;
   spec: FunctionSpec;
@@ -54,6 +70,12 @@ export interface ReplicaOptions {
   /** Time a worker has to load its bundle and send `ready`; default 60 s. */
   readyTimeoutMs?: number;
   backoff?: RestartBackoffOptions;
+  /** Uuids of the GPUs the agent gave this replica; default none. */
+  gpus?: string[];
+  /** Ships the replica's output lines to the gateway; when absent they are only logged. */
+  logs?: LogShipper;
+  /** Fetches the replica's secret environment; default `fetchSecretEnv`. */
+  secrets?: () => Promise<Record<string, string>>;
 }
 
 const LINK_CLOSE_TIMEOUT_MS = 5_000;
@@ -80,13 +102,15 @@ interface Generation {
  * passed its deadline, and restarts the worker until the replica is drained.
  */
 export class Replica {
-  readonly id = `r${randomBytes(6).toString("hex")}`;
+  readonly id: string;
   readonly functionName: string;
   readonly version: number;
   /** Resolves once the replica has stopped for good. */
   readonly stopped: Promise<void>;
 
   private state: ReplicaState = "starting";
+  private detail = "";
+  private redact: (line: string) => string = (line) => line;
   private readonly logger: Logger;
   private readonly dir: string;
   private readonly socketPath: string;
@@ -94,10 +118,16 @@ export class Replica {
   private server: grpc.Server | undefined;
   private generation: Generation | undefined;
   private draining = false;
-  private unsent: Chunk[] = [];
+  private readonly ledger = new ChunkLedger();
   private wake: (() => void) | undefined;
 
+  /** Returns a new random replica id. */
+  static newId(): string {
+    return `r${randomBytes(6).toString("hex")}`;
+  }
+
   constructor(private readonly options: ReplicaOptions) {
+    this.id = options.id ?? Replica.newId();
     this.functionName = options.assignment.function;
     this.version = options.assignment.version;
     this.logger = options.logger.child({
@@ -122,8 +152,13 @@ export class Replica {
       inFlight: this.generation?.running.size ?? 0,
       // TODO: measure CPU of the worker process; reported as 0 until then.
       cpuPercent: 0,
-      detail: "",
+      detail: this.detail,
     };
+  }
+
+  /** The replica's current lifecycle state. */
+  get currentState(): ReplicaState {
+    return this.state;
   }
 
   /**
@@ -186,6 +221,11 @@ export class Replica {
     while (!this.draining) {
       const outcome = await this.runGeneration();
       if (this.draining) break;
+      if (outcome.buildFailed) {
+        // A failed build fails again until a new assignment replaces it.
+        while (!this.draining) await this.sleep(60_000);
+        break;
+      }
 
       // A kill for a passed deadline is not the worker's fault: restart at once.
       const delayMs = outcome.deadlineKill
@@ -202,28 +242,47 @@ export class Replica {
   private async runGeneration(): Promise<{
     servedMs: number;
     deadlineKill: boolean;
+    buildFailed?: boolean;
   }> {
     this.setState("starting");
     let handle: ReplicaHandle;
     try {
+      await this.prepare();
       const bundlePath = await this.options.bundles.get(
         this.options.assignment.bundleHash,
       );
+      const env = await this.secretEnv();
+      this.redact = secretRedactor(Object.values(env));
       handle = await this.options.runtime.start({
         replicaId: this.id,
         functionName: this.functionName,
+        version: this.version,
+        spec: this.options.spec,
+        dataDir: this.options.dataDir,
+        env,
+        gpus: this.options.gpus ?? [],
         workerPath: this.options.workerPath,
         bundlePath,
         socketPath: this.socketPath,
         replicaDir: this.dir,
-        onOutput: (stream, line) => this.logger.info({ stream }, line),
+        onOutput: (stream, line) => this.onOutput(stream, line),
         onError: (error) =>
           this.logger.error({ err: error }, "replica runtime error"),
       });
     } catch (error) {
+      if (error instanceof ImageBuildError) {
+        this.logger.error({ detail: error.detail }, "image build failed");
+        this.setDetail(error.detail);
+        this.setState("build-failed");
+        return { servedMs: 0, deadlineKill: false, buildFailed: true };
+      }
       this.logger.error({ err: error }, "starting replica failed");
+      this.setDetail(
+        `starting the replica failed: ${(error as Error).message}`,
+      );
       return { servedMs: 0, deadlineKill: false };
     }
+    this.setDetail("");
 
     const generation: Generation = {
       handle,
@@ -289,9 +348,44 @@ export class Replica {
     this.options.relay.unregister(this.id);
     if (generation.link) {
       generation.link.sendChunks(failures);
-      this.unsent = await generation.link.close(LINK_CLOSE_TIMEOUT_MS);
+      await generation.link.close(LINK_CLOSE_TIMEOUT_MS);
     }
     this.generation = undefined;
+  }
+
+  /** Builds the replica's image through the runtime, reporting each step. */
+  private async prepare(): Promise<void> {
+    const prepare = this.options.runtime.prepare?.bind(this.options.runtime);
+    if (!prepare) return;
+    await prepare(this.options.spec, (step) => {
+      this.setDetail(step);
+      this.setState("building");
+    });
+    this.setState("starting");
+  }
+
+  private async secretEnv(): Promise<Record<string, string>> {
+    if (this.options.secrets) return this.options.secrets();
+    return fetchSecretEnv({
+      gateway: this.options.gateway,
+      token: this.options.token,
+      functionName: this.functionName,
+      version: this.version,
+    });
+  }
+
+  /** Masks secret values in a line, then logs it and ships it to the gateway. */
+  private onOutput(stream: "stdout" | "stderr", raw: string): void {
+    const line = this.redact(raw);
+    this.logger.info({ stream }, line);
+    this.options.logs?.add({
+      function: this.functionName,
+      replica: this.id,
+      version: this.version,
+      stream,
+      line,
+      ts: Date.now(),
+    });
   }
 
   private failureChunk(
@@ -301,6 +395,9 @@ export class Replica {
   ): Chunk {
     const replica = `replica ${this.id} of ${this.functionName}`;
     if (pastDeadline) return deadlineExceededChunk(run, replica);
+    if (exit.oomKilled) {
+      return outOfMemoryChunk(run, this.options.spec.memoryBytes);
+    }
 
     const cause = generation.killReason
       ? `was killed because ${generation.killReason}`
@@ -374,9 +471,8 @@ export class Replica {
       concurrency: this.options.spec.concurrency,
       running: () => generation.running.callIds(),
       onRuns: (runs) => this.onRuns(generation, runs),
-      unsent: this.unsent,
+      ledger: this.ledger,
     });
-    this.unsent = [];
     this.setState("serving");
   }
 
@@ -465,13 +561,19 @@ export class Replica {
     await rm(this.dir, { recursive: true, force: true }).catch((error) =>
       this.logger.warn({ err: error }, "removing the replica folder failed"),
     );
-    if (this.unsent.length > 0) {
+    if (this.ledger.size > 0) {
       this.logger.warn(
-        { chunks: this.unsent.length },
+        { chunks: this.ledger.size },
         "replica stopped with chunks the queue never received",
       );
     }
     this.logger.info("replica stopped");
+  }
+
+  private setDetail(detail: string): void {
+    if (this.detail === detail) return;
+    this.detail = detail;
+    this.options.onChange();
   }
 
   private setState(state: ReplicaState): void {

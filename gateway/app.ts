@@ -12,6 +12,8 @@ import { errorResponse } from "./errors.ts";
 import { deployRoutes, functionRoutes } from "./functions.ts";
 import type { GatewayEnv } from "./hono-env.ts";
 import { callRoutes, callStatusRoutes } from "./http-calls.ts";
+import { logRoutes } from "./logs.ts";
+import { secretRoutes } from "./secrets.ts";
 
 const log = createLogger("gateway");
 
@@ -32,9 +34,11 @@ export function createApp(): Hono<GatewayEnv> {
   });
   app.route("/v1/functions", callRoutes);
   app.route("/v1/functions", functionRoutes);
+  app.route("/v1/functions", logRoutes);
   app.route("/v1/calls", callStatusRoutes);
   app.route("/v1/bundles", bundleRoutes);
   app.route("/v1/deploy", deployRoutes);
+  app.route("/v1/secrets", secretRoutes);
   app.route("/v1/agent", agentRoutes);
 
   app.notFound((c) =>

@@ -16,7 +16,8 @@ export const STATUS_BY_CODE: Record<Code, number> = {
   invalidArgument: 400,
   unavailable: 503,
   deadlineExceeded: 504,
-  resourceExhausted: 429,
+  // A replica that ran out of memory: a server-side failure, not throttling.
+  resourceExhausted: 500,
   aborted: 409,
   internal: 500,
   failedPrecondition: 412,

@@ -3,8 +3,22 @@
  * `GET /v1/functions` and `GET /v1/functions/{name}`.
  */
 import { Hono } from "hono";
-import type { CatalogEntry } from "../durable-objects/catalog-store.ts";
-import { catalogStub, type Env, queueStub } from "../durable-objects/env.ts";
+import {
+  type CatalogEntry,
+  canonicalSpecJson,
+} from "../durable-objects/catalog-store.ts";
+import {
+  catalogStub,
+  type Env,
+  fleetStub,
+  queueStub,
+  secretStoreStub,
+} from "../durable-objects/env.ts";
+import type { FleetStatus } from "../durable-objects/fleet.ts";
+import type {
+  BuildStatus,
+  Placement,
+} from "../durable-objects/fleet-placement.ts";
 import type { QueueStats } from "../durable-objects/function-queue.ts";
 import { type FunctionSpec, validateSpec } from "../schemas/spec.ts";
 import { badRequest, notFound } from "./errors.ts";
@@ -16,7 +30,7 @@ export const deployRoutes = new Hono<GatewayEnv>();
 /** Routes under `/v1/functions` that read the catalog. */
 export const functionRoutes = new Hono<GatewayEnv>();
 
-/** A catalog entry with the live state of its queue. */
+/** A catalog entry with the live state of its queue and of the fleet. */
 export interface FunctionStatus {
   name: string;
   version: number;
@@ -25,14 +39,19 @@ export interface FunctionStatus {
   replicas: number;
   queued: number;
   running: number;
+  /** Image build of the current version, from the agents' reports. */
+  build: BuildStatus;
+  /** Whether a connected agent can run the function (its GPU). */
+  placement: Placement;
   spec: FunctionSpec;
   deployedAt: string;
 }
 
-/** Merges a catalog entry with its queue's stats. */
+/** Merges a catalog entry with its queue's stats and its fleet status. */
 export function functionStatus(
   entry: CatalogEntry,
   stats: QueueStats,
+  fleet: Pick<FleetStatus, "build" | "placement">,
 ): FunctionStatus {
   const replicas = stats.version === entry.version ? stats.replicas : 0;
   return {
@@ -42,14 +61,27 @@ export function functionStatus(
     replicas,
     queued: stats.queued,
     running: stats.running,
+    build: fleet.build,
+    placement: fleet.placement,
     spec: entry.spec,
     deployedAt: entry.deployedAt,
   };
 }
 
-async function withStats(env: Env, entry: CatalogEntry) {
-  const stats = await queueStub(env, entry.name).stats();
-  return functionStatus(entry, stats);
+/** Returns the status of each entry, asking the Fleet once for all. */
+async function statusesOf(
+  env: Env,
+  entries: CatalogEntry[],
+): Promise<FunctionStatus[]> {
+  const [fleet, stats] = await Promise.all([
+    fleetStub(env).statuses(
+      entries.map((e) => ({ name: e.name, version: e.version })),
+    ),
+    Promise.all(entries.map((e) => queueStub(env, e.name).stats())),
+  ]);
+  return entries.map((entry, i) =>
+    functionStatus(entry, stats[i] as QueueStats, fleet[i] as FleetStatus),
+  );
 }
 
 /**
@@ -86,16 +118,59 @@ export function parseDeployBody(
   });
   if (problems.length > 0) return { problems };
 
+  // The canonical form keeps only FunctionSpec fields.
   return {
-    specs: (functions as FunctionSpec[]).map((s) => ({
-      name: s.name,
-      generator: s.generator,
-      concurrency: s.concurrency,
-      timeoutSeconds: s.timeoutSeconds,
-      module: s.module,
-      bundleHash: s.bundleHash,
-    })),
+    specs: (functions as FunctionSpec[]).map(
+      (s) => JSON.parse(canonicalSpecJson(s)) as FunctionSpec,
+    ),
   };
+}
+
+/** Returns a problem for each bundle or image file not in the blob store. */
+async function missingBlobs(
+  env: Env,
+  specs: FunctionSpec[],
+): Promise<string[]> {
+  const needed: { name: string; what: string; hash: string }[] = [];
+  for (const spec of specs) {
+    needed.push({ name: spec.name, what: "bundle", hash: spec.bundleHash });
+    for (const file of spec.image?.files ?? []) {
+      needed.push({
+        name: spec.name,
+        what: `image file ${file.path}`,
+        hash: file.hash,
+      });
+    }
+  }
+
+  const present = await Promise.all(
+    needed.map(async (blob) => (await env.BUNDLES.head(blob.hash)) !== null),
+  );
+  return needed
+    .filter((_, i) => !present[i])
+    .map((blob) => `${blob.name} needs ${blob.what} ${blob.hash}`);
+}
+
+/** Returns a problem for each secret group a spec names that does not exist. */
+async function missingSecretGroups(
+  env: Env,
+  specs: FunctionSpec[],
+): Promise<string[]> {
+  const groups = [...new Set(specs.flatMap((spec) => spec.secrets ?? []))];
+  if (groups.length === 0) return [];
+
+  const missing = new Set(await secretStoreStub(env).missing(groups));
+  const problems: string[] = [];
+  for (const spec of specs) {
+    for (const group of spec.secrets ?? []) {
+      if (!missing.has(group)) continue;
+      problems.push(
+        `secret group ${group} named by ${spec.name} does not exist; ` +
+          `create it with \`npx chalkcompute secret set ${group} NAME=value\``,
+      );
+    }
+  }
+  return problems;
 }
 
 deployRoutes.post("/", async (c) => {
@@ -112,18 +187,15 @@ deployRoutes.post("/", async (c) => {
     return badRequest(`invalid deploy: ${parsed.problems.join("; ")}`);
   }
 
-  const missing: string[] = [];
-  await Promise.all(
-    parsed.specs.map(async (spec) => {
-      if (!(await c.env.BUNDLES.head(spec.bundleHash))) {
-        missing.push(`${spec.name} needs bundle ${spec.bundleHash}`);
-      }
-    }),
-  );
+  const missing = await missingBlobs(c.env, parsed.specs);
   if (missing.length > 0) {
     return badRequest(
-      `invalid deploy: ${missing.join("; ")}; upload bundles with PUT /v1/bundles/{sha256} first`,
+      `invalid deploy: ${missing.join("; ")}; upload bundles and image files with PUT /v1/bundles/{sha256} first`,
     );
+  }
+  const missingGroups = await missingSecretGroups(c.env, parsed.specs);
+  if (missingGroups.length > 0) {
+    return badRequest(`invalid deploy: ${missingGroups.join("; ")}`);
   }
 
   const outcomes = await catalogStub(c.env).deploy(parsed.specs);
@@ -132,9 +204,7 @@ deployRoutes.post("/", async (c) => {
 
 functionRoutes.get("/", async (c) => {
   const entries = await catalogStub(c.env).list();
-  const functions = await Promise.all(
-    entries.map((entry) => withStats(c.env, entry)),
-  );
+  const functions = await statusesOf(c.env, entries);
   return c.json({ functions });
 });
 
@@ -142,5 +212,6 @@ functionRoutes.get("/:name", async (c) => {
   const name = c.req.param("name");
   const entry = await catalogStub(c.env).get(name);
   if (!entry) return notFound(`function ${name} not found; deploy it first`);
-  return c.json(await withStats(c.env, entry));
+  const [status] = await statusesOf(c.env, [entry]);
+  return c.json(status);
 });

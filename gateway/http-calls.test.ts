@@ -156,6 +156,7 @@ describe("POST /v1/functions/{name}/call", () => {
       { "Idempotency-Key": key },
     );
     expect(await second.json()).toEqual({ result: "once" });
+    await link.nextAcks();
     expect(link.ws.unread).toBe(0);
   });
 });

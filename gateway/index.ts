@@ -7,7 +7,11 @@ import { createApp } from "./app.ts";
 
 export { Catalog } from "../durable-objects/catalog.ts";
 export { Fleet } from "../durable-objects/fleet.ts";
+export { FunctionLogs } from "../durable-objects/function-logs.ts";
 export { FunctionQueue } from "../durable-objects/function-queue.ts";
+export { RateLimiter } from "../durable-objects/rate-limiter.ts";
+export { SecretStore } from "../durable-objects/secret-store.ts";
+export { Semaphore } from "../durable-objects/semaphore.ts";
 
 const app = createApp();
 

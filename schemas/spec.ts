@@ -127,11 +127,333 @@ export function validateSpec(spec: unknown): string[] {
     );
   }
   if (typeof s.module !== "string") problems.push("module must be a string");
-  if (
-    typeof s.bundleHash !== "string" ||
-    !/^[0-9a-f]{64}$/.test(s.bundleHash)
-  ) {
+  if (typeof s.bundleHash !== "string" || !SHA256_HEX.test(s.bundleHash)) {
     problems.push("bundleHash must be 64 lowercase hex digits (sha256)");
+  }
+  problems.push(...validateComputeFields(s));
+  problems.push(...validatePolicyFields(s));
+  return problems;
+}
+
+/** Returns the problems of the dispatch policy fields (retries, rateLimit, concurrencyKey). */
+export function validatePolicyFields(s: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (s.retries !== undefined) problems.push(...validateRetries(s.retries));
+  if (s.rateLimit !== undefined) {
+    problems.push(...validateRateLimit(s.rateLimit));
+  }
+  if (
+    s.concurrencyKey !== undefined &&
+    (typeof s.concurrencyKey !== "string" || s.concurrencyKey.trim() === "")
+  ) {
+    problems.push(
+      `concurrencyKey must be a non-empty string, got ${JSON.stringify(s.concurrencyKey)}`,
+    );
+  }
+  return problems;
+}
+
+function validateRetries(retries: unknown): string[] {
+  if (!isRecord(retries)) {
+    return [
+      `retries must be a retry policy object, got ${JSON.stringify(retries)}`,
+    ];
+  }
+  const problems: string[] = [];
+  if (retries.kind !== "exponential" && retries.kind !== "linear") {
+    problems.push(
+      `retries.kind must be "exponential" or "linear", got ${JSON.stringify(retries.kind)}`,
+    );
+  }
+  if (!Number.isInteger(retries.attempts) || (retries.attempts as number) < 0) {
+    problems.push(
+      `retries.attempts must be an integer >= 0, got ${JSON.stringify(retries.attempts)}`,
+    );
+  }
+  for (const field of ["initialSeconds", "maxWaitSeconds", "delaySeconds"]) {
+    const value = retries[field];
+    if (typeof value !== "number" || !(value >= 0) || value === Infinity) {
+      problems.push(
+        `retries.${field} must be a number >= 0, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  if (typeof retries.multiplier !== "number" || !(retries.multiplier >= 1)) {
+    problems.push(
+      `retries.multiplier must be a number >= 1, got ${JSON.stringify(retries.multiplier)}`,
+    );
+  }
+  if (typeof retries.jitter !== "boolean") {
+    problems.push("retries.jitter must be a boolean");
+  }
+  if (
+    !Array.isArray(retries.retryOn) ||
+    !retries.retryOn.every((name) => typeof name === "string" && name !== "")
+  ) {
+    problems.push("retries.retryOn must be an array of error class names");
+  }
+  return problems;
+}
+
+function validateRateLimit(rateLimit: unknown): string[] {
+  if (!isRecord(rateLimit)) {
+    return [
+      `rateLimit must be {"rate", "per", "key"}, got ${JSON.stringify(rateLimit)}`,
+    ];
+  }
+  const problems: string[] = [];
+  if (!Number.isInteger(rateLimit.rate) || (rateLimit.rate as number) < 1) {
+    problems.push(
+      `rateLimit.rate must be an integer >= 1, got ${JSON.stringify(rateLimit.rate)}`,
+    );
+  }
+  if (!["second", "minute", "hour"].includes(rateLimit.per as string)) {
+    problems.push(
+      `rateLimit.per must be "second", "minute" or "hour", got ${JSON.stringify(rateLimit.per)}`,
+    );
+  }
+  if (typeof rateLimit.key !== "string") {
+    problems.push(
+      `rateLimit.key must be a string ("" for a per-function limit), got ${JSON.stringify(rateLimit.key)}`,
+    );
+  }
+  return problems;
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Rule for secret group names: 1-63 letters, digits, `_`, `-` or `.`. */
+export const SECRET_GROUP_PATTERN = /^[A-Za-z0-9_.-]{1,63}$/;
+
+/** Prefix of the group holding a function's `Secret.fromEnv` values. */
+export const ENV_SECRET_GROUP_PREFIX = "env.";
+
+/** Rule for the names of secret variables, which become environment variables. */
+export const SECRET_VARIABLE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Rule for volume names: Docker's rule for local volumes (at least 2 characters), capped at 63. */
+export const VOLUME_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{1,62}$/;
+
+/** Rule for GPU models: lowercase, e.g. "nvidia-l4" or "nvidia-h100". */
+export const GPU_MODEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** Largest CPU limit a spec may ask for, in cores. */
+export const MAX_CPU = 256;
+
+/** Smallest memory limit a spec may ask for: 16 MiB. */
+export const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Returns an error message for an invalid secret group name, or null. The
+ * group `env.<functionName>` is valid for every function name, even one
+ * that makes it longer than 63 characters.
+ */
+export function checkSecretGroupName(group: unknown): string | null {
+  if (typeof group === "string" && SECRET_GROUP_PATTERN.test(group)) {
+    return null;
+  }
+  if (
+    typeof group === "string" &&
+    group.startsWith(ENV_SECRET_GROUP_PREFIX) &&
+    FUNCTION_NAME_PATTERN.test(group.slice(ENV_SECRET_GROUP_PREFIX.length))
+  ) {
+    return null;
+  }
+  return (
+    `secret group name ${JSON.stringify(group)} is invalid: use 1-63 ` +
+    "letters, digits, '_', '-' or '.'"
+  );
+}
+
+/** Returns the problems of the compute fields (image, resources, secrets, volumes). */
+export function validateComputeFields(s: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (s.image !== undefined) problems.push(...validateImage(s.image));
+  if (s.cpu !== undefined) {
+    const cpu = s.cpu;
+    if (typeof cpu !== "number" || !(cpu > 0) || cpu > MAX_CPU) {
+      problems.push(
+        `cpu must be a number of cores in (0, ${MAX_CPU}], got ${JSON.stringify(cpu)}`,
+      );
+    }
+  }
+  if (s.memoryBytes !== undefined) {
+    const memory = s.memoryBytes;
+    if (
+      !Number.isSafeInteger(memory) ||
+      (memory as number) < MIN_MEMORY_BYTES
+    ) {
+      problems.push(
+        `memoryBytes must be an integer >= ${MIN_MEMORY_BYTES} (16 MiB), got ${JSON.stringify(memory)}`,
+      );
+    }
+  }
+  if (s.gpu !== undefined) problems.push(...validateGpu(s.gpu));
+  if (s.secrets !== undefined) problems.push(...validateSecrets(s.secrets));
+  if (s.volumes !== undefined) problems.push(...validateVolumes(s.volumes));
+  return problems;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function validateGpu(gpu: unknown): string[] {
+  if (!isRecord(gpu)) {
+    return [
+      `gpu must be {"model": "nvidia-l4", "count": 1}, got ${JSON.stringify(gpu)}`,
+    ];
+  }
+  const problems: string[] = [];
+  if (typeof gpu.model !== "string" || !GPU_MODEL_PATTERN.test(gpu.model)) {
+    problems.push(
+      `gpu.model must be a lowercase model like "nvidia-l4", got ${JSON.stringify(gpu.model)}`,
+    );
+  }
+  if (!Number.isSafeInteger(gpu.count) || (gpu.count as number) < 1) {
+    problems.push(
+      `gpu.count must be an integer >= 1, got ${JSON.stringify(gpu.count)}`,
+    );
+  }
+  return problems;
+}
+
+function validateSecrets(secrets: unknown): string[] {
+  if (!Array.isArray(secrets)) {
+    return [
+      `secrets must be an array of group names, got ${JSON.stringify(secrets)}`,
+    ];
+  }
+  const problems: string[] = [];
+  secrets.forEach((group: unknown, i) => {
+    const problem = checkSecretGroupName(group);
+    if (problem) problems.push(`secrets[${i}]: ${problem}`);
+  });
+  return problems;
+}
+
+function validateVolumes(volumes: unknown): string[] {
+  if (!Array.isArray(volumes)) {
+    return [
+      `volumes must be an array of {"name", "mountPath"}, got ${JSON.stringify(volumes)}`,
+    ];
+  }
+  const problems: string[] = [];
+  const mountPaths = new Set<string>();
+  volumes.forEach((volume: unknown, i) => {
+    const label = `volumes[${i}]`;
+    if (!isRecord(volume)) {
+      problems.push(`${label} must be {"name", "mountPath"}`);
+      return;
+    }
+    if (
+      typeof volume.name !== "string" ||
+      !VOLUME_NAME_PATTERN.test(volume.name)
+    ) {
+      problems.push(
+        `${label}.name ${JSON.stringify(volume.name)} is invalid: use 2-63 ` +
+          "letters, digits, '_', '.' or '-', starting with a letter or digit",
+      );
+    }
+    const pathProblem = checkTargetPath(volume.mountPath, true);
+    if (pathProblem) {
+      problems.push(`${label}.mountPath ${pathProblem}`);
+    } else if (mountPaths.has(volume.mountPath as string)) {
+      problems.push(
+        `${label}.mountPath ${volume.mountPath} is mounted twice; give each volume its own path`,
+      );
+    }
+    if (typeof volume.mountPath === "string") mountPaths.add(volume.mountPath);
+  });
+  return problems;
+}
+
+/** Returns why `path` is not a usable absolute path, or null. */
+function checkAbsolutePath(path: unknown): string | null {
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    return `must be an absolute path like "/models", got ${JSON.stringify(path)}`;
+  }
+  if (path.split("/").some((part) => part === "..")) {
+    return `must not contain "..", got ${JSON.stringify(path)}`;
+  }
+  if (/[\0\n]/.test(path)) {
+    return `must not contain NUL or a line break, got ${JSON.stringify(path)}`;
+  }
+  return null;
+}
+
+/** Returns why `path` cannot be a mount point or file path, or null. */
+function checkTargetPath(path: unknown, forMount: boolean): string | null {
+  const problem = checkAbsolutePath(path);
+  if (problem) return problem;
+  if (path === "/") return 'must be a path below "/", got "/"';
+  // Docker's volume syntax separates name, path and options with ':'.
+  if (forMount && (path as string).includes(":")) {
+    return `must not contain ':', got ${JSON.stringify(path)}`;
+  }
+  return null;
+}
+
+function validateImage(image: unknown): string[] {
+  if (!isRecord(image)) {
+    return [`image must be an object with base, commands, env and files`];
+  }
+  const problems: string[] = [];
+  if (typeof image.base !== "string" || image.base.trim() === "") {
+    problems.push(
+      `image.base must be a non-empty image reference like "node:22-slim", got ${JSON.stringify(image.base)}`,
+    );
+  }
+  if (
+    !Array.isArray(image.commands) ||
+    !image.commands.every((command) => typeof command === "string")
+  ) {
+    problems.push("image.commands must be an array of strings");
+  }
+  if (
+    !isRecord(image.env) ||
+    !Object.values(image.env).every((value) => typeof value === "string")
+  ) {
+    problems.push('image.env must be an object of strings, like {"A": "1"}');
+  } else {
+    for (const key of Object.keys(image.env)) {
+      if (!SECRET_VARIABLE_PATTERN.test(key)) {
+        problems.push(
+          `image.env name ${JSON.stringify(key)} is invalid: use letters, digits and '_', not starting with a digit`,
+        );
+      }
+    }
+  }
+  if (image.workdir !== undefined) {
+    const problem = checkAbsolutePath(image.workdir);
+    if (problem) problems.push(`image.workdir ${problem}`);
+  }
+  if (!Array.isArray(image.files)) {
+    problems.push('image.files must be an array of {"hash", "path", "mode"}');
+  } else {
+    image.files.forEach((file: unknown, i) => {
+      problems.push(...validateImageFile(file, `image.files[${i}]`));
+    });
+  }
+  return problems;
+}
+
+function validateImageFile(file: unknown, label: string): string[] {
+  if (!isRecord(file)) return [`${label} must be {"hash", "path", "mode"}`];
+  const problems: string[] = [];
+  if (typeof file.hash !== "string" || !SHA256_HEX.test(file.hash)) {
+    problems.push(`${label}.hash must be 64 lowercase hex digits (sha256)`);
+  }
+  const pathProblem = checkTargetPath(file.path, false);
+  if (pathProblem) problems.push(`${label}.path ${pathProblem}`);
+  if (
+    !Number.isInteger(file.mode) ||
+    (file.mode as number) < 0 ||
+    (file.mode as number) > 0o7777
+  ) {
+    problems.push(
+      `${label}.mode must be a permission integer in [0, 0o7777], got ${JSON.stringify(file.mode)}`,
+    );
   }
   return problems;
 }

@@ -3,14 +3,20 @@ import { existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FunctionSpec } from "../schemas/spec.ts";
+import {
+  type PreparedCompute,
+  prepareCompute,
+  uploadCompute,
+} from "./compute-spec.ts";
 import { defaultHttp } from "./default-client.ts";
-import { DeployError, HttpError, TimeoutError } from "./errors.ts";
+import { DeployError } from "./errors.ts";
 import type { GatewayHttp } from "./http.ts";
 import {
   functionRegistry,
   type RegisteredFunction,
   replicaChannel,
 } from "./runtime-hooks.ts";
+import { pollFunction } from "./wait-ready.ts";
 
 /** A module bundled into one ESM file. */
 export interface Bundle {
@@ -43,11 +49,19 @@ export interface DeployOptions {
 export interface WaitReadyOptions {
   /** Time limit in milliseconds; default 120000. */
   timeoutMs?: number;
+  /**
+   * How long the gateway may report that no agent can place the function
+   * before waitReady fails, in milliseconds. The default is 3000 for a
+   * function with a gpu, else 10000.
+   */
+  placementGraceMs?: number;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 120_000;
-const FIRST_POLL_MS = 50;
-const MAX_POLL_MS = 500;
+// Agents that just started report their GPUs with their first report; an
+// agent started together with the gateway needs a few seconds to connect.
+const GPU_PLACEMENT_GRACE_MS = 3_000;
+const PLACEMENT_GRACE_MS = 10_000;
 
 // The SDK's entry, so bundles resolve `import "chalkcompute"` to this copy
 // even where the package is not installed under node_modules.
@@ -55,6 +69,7 @@ const SDK_ENTRY = join(dirname(fileURLToPath(import.meta.url)), "index.ts");
 
 const deploys = new Map<string, Promise<DeployedFunction[]>>();
 const deployedVersions = new Map<string, number>();
+const readyChecks = new Map<string, Promise<void>>();
 
 /**
  * Deploys the module that defined `fn`, once per process and module. Inside
@@ -83,8 +98,10 @@ export function ensureDeployed(fn: RegisteredFunction): Promise<void> {
 
 /**
  * Deploys `fn` if needed, then polls `GET /v1/functions/{name}` until a
- * replica of the deployed version (or a newer one) serves. Inside a replica it
- * resolves at once, because the queue holds calls until a replica serves.
+ * replica of the deployed version (or a newer one) serves. Throws BuildError
+ * when the version's image failed to build and PlacementError when no
+ * connected agent can run it. Inside a replica it resolves at once, because
+ * the queue holds calls until a replica serves.
  */
 export async function waitReady(
   fn: RegisteredFunction,
@@ -92,11 +109,39 @@ export async function waitReady(
 ): Promise<void> {
   if (replicaChannel()) return;
   const timeoutMs = options.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
 
   await ensureDeployed(fn);
   const version = deployedVersions.get(fn.name) ?? 0;
-  await pollReady(defaultHttp(), fn.name, version, deadline, timeoutMs);
+  const placementGraceMs =
+    options.placementGraceMs ??
+    (fn.compute?.gpu ? GPU_PLACEMENT_GRACE_MS : PLACEMENT_GRACE_MS);
+  await pollFunction(defaultHttp(), {
+    name: fn.name,
+    version,
+    timeoutMs: Math.max(0, timeoutMs - (Date.now() - started)),
+    placementGraceMs,
+  });
+}
+
+/**
+ * Deploys `fn` if needed and waits until it is ready, once per deployed
+ * version in this process. `remote()` and `spawn()` call it first, so a
+ * failed build or placement fails the call at once.
+ */
+export function ensureReady(fn: RegisteredFunction): Promise<void> {
+  if (replicaChannel()) return Promise.resolve();
+
+  return ensureDeployed(fn).then(() => {
+    const key = `${fn.name}@${deployedVersions.get(fn.name) ?? 0}`;
+    let check = readyChecks.get(key);
+    if (!check) {
+      check = waitReady(fn);
+      readyChecks.set(key, check);
+      check.catch(() => readyChecks.delete(key));
+    }
+    return check;
+  });
 }
 
 /**
@@ -120,6 +165,10 @@ export async function deployModule(
     );
   }
 
+  // Secrets and image files are read first, so that a missing variable or
+  // file fails the deploy before anything is uploaded.
+  const computes = functions.map((fn) => prepareCompute(fn));
+
   progress(`bundling ${display}`);
   const bundle = await bundleModule(modulePath);
   checkInputs(bundle, functions, display);
@@ -132,7 +181,11 @@ export async function deployModule(
     contentType: "text/javascript",
   });
 
-  const specs = functions.map((fn) => specOf(fn, display, bundle.hash));
+  await uploadCompute(http, computes, progress);
+
+  const specs = functions.map((fn, i) =>
+    specOf(fn, display, bundle.hash, computes[i]),
+  );
   progress(`deploying ${specs.map((s) => s.name).join(", ")}`);
   const response = await http.request<{ functions?: DeployedFunction[] }>(
     "POST",
@@ -220,6 +273,7 @@ function specOf(
   fn: RegisteredFunction,
   module: string,
   bundleHash: string,
+  compute: PreparedCompute | undefined,
 ): FunctionSpec {
   return {
     name: fn.name,
@@ -228,6 +282,8 @@ function specOf(
     timeoutSeconds: fn.timeoutSeconds,
     module,
     bundleHash,
+    ...compute?.fields,
+    ...fn.policies,
   };
 }
 
@@ -249,62 +305,4 @@ function checkDeployResponse(
     }
   }
   return deployed;
-}
-
-interface FunctionStatus {
-  status: string;
-  version: number;
-}
-
-async function pollReady(
-  http: GatewayHttp,
-  name: string,
-  version: number,
-  deadline: number,
-  timeoutMs: number,
-): Promise<void> {
-  let delay = FIRST_POLL_MS;
-  let last: FunctionStatus | undefined;
-
-  while (true) {
-    last = (await fetchStatus(http, name)) ?? last;
-    if (last && last.status === "ready" && last.version >= version) return;
-
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      const seen = last
-        ? `last status ${JSON.stringify(last.status)} at version ${last.version}`
-        : "the gateway does not list it yet";
-      throw new TimeoutError(
-        `function ${JSON.stringify(name)} was not ready after ${timeoutMs} ms ` +
-          `(${seen}, waiting for version ${version}); check that a fleet ` +
-          "agent is connected (`npx chalkcompute dev` starts one)",
-        timeoutMs,
-      );
-    }
-    await new Promise((r) => setTimeout(r, Math.min(delay, left)));
-    delay = Math.min(MAX_POLL_MS, delay * 2);
-  }
-}
-
-async function fetchStatus(
-  http: GatewayHttp,
-  name: string,
-): Promise<FunctionStatus | undefined> {
-  let body: Record<string, unknown> | null;
-  try {
-    body = await http.request("GET", `/v1/functions/${name}`);
-  } catch (error) {
-    if (error instanceof HttpError && error.status === 404) return undefined;
-    throw error;
-  }
-
-  // The entry may come bare or wrapped as {"function": {...}}.
-  const entry = (
-    body && typeof body.function === "object" ? body.function : body
-  ) as Record<string, unknown> | null;
-  return {
-    status: String(entry?.status ?? "unknown"),
-    version: Number(entry?.version ?? 0),
-  };
 }

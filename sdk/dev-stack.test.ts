@@ -1,9 +1,15 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevStack, startDevStack } from "./dev-stack.ts";
+import { type DevStack, loadSecretsKey, startDevStack } from "./dev-stack.ts";
 
 const fixture = (name: string) =>
   fileURLToPath(new URL(`./testing/fixtures/${name}`, import.meta.url));
@@ -46,8 +52,8 @@ describe("startDevStack", () => {
     const first = await (await fetch(stack.url, { headers })).json();
     const second = await (await fetch(stack.url, { headers })).json();
 
-    expect(first).toEqual({ count: 1, bundleSize: 1 });
-    expect(second).toEqual({ count: 2, bundleSize: 1 });
+    expect(first).toEqual({ count: 1, bundleSize: 1, keyBytes: 32 });
+    expect(second).toEqual({ count: 2, bundleSize: 1, keyBytes: 32 });
     expect(stack.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
@@ -79,7 +85,28 @@ describe("startDevStack", () => {
     expect(lines.some((l) => l.includes("signal SIGKILL"))).toBe(true);
   });
 
+  it("keeps the secrets key in the state folder", () => {
+    const file = join(root, ".chalkcompute", "state", "secrets.key");
+    const key = readFileSync(file, "utf8").trim();
+
+    expect(Buffer.from(key, "base64").byteLength).toBe(32);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(loadSecretsKey(dirname(file))).toBe(key);
+  });
+
+  it("rejects a secrets key of the wrong size", () => {
+    const dir = mkdtempSync(join(tmpdir(), "chalkcompute-key-"));
+    writeFileSync(join(dir, "secrets.key"), "c2hvcnQ=\n");
+
+    expect(() => loadSecretsKey(dir)).toThrow(
+      /secrets\.key does not hold a base64 key of 32 bytes/,
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it("reuses the token on the next start", async () => {
+    const keyFile = join(root, ".chalkcompute", "state", "secrets.key");
+    const key = readFileSync(keyFile, "utf8");
     const token = stack.token;
     await stack.stop();
     await stack.stop();
@@ -92,9 +119,10 @@ describe("startDevStack", () => {
     });
 
     expect(stack.token).toBe(token);
+    expect(readFileSync(keyFile, "utf8")).toBe(key);
     expect(stack.agentPid).toBeUndefined();
     const headers = { authorization: `Bearer ${token}` };
     const body = await (await fetch(stack.url, { headers })).json();
-    expect(body).toEqual({ count: 3, bundleSize: 1 });
+    expect(body).toEqual({ count: 3, bundleSize: 1, keyBytes: 32 });
   }, 60_000);
 });

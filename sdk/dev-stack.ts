@@ -62,6 +62,8 @@ const FIRST_RESTART_DELAY_MS = 250;
 const MAX_RESTART_DELAY_MS = 5_000;
 // An agent that ran this long before exiting restarts without backoff.
 const HEALTHY_RUN_MS = 10_000;
+const SECRETS_KEY_FILE = "secrets.key";
+const SECRETS_KEY_BYTES = 32;
 
 /** Starts workerd with the gateway and, unless disabled, one agent. */
 export async function startDevStack(
@@ -92,9 +94,16 @@ export async function startDevStack(
       FUNCTION_QUEUE: { className: "FunctionQueue", useSQLite: true },
       CATALOG: { className: "Catalog", useSQLite: true },
       FLEET: { className: "Fleet", useSQLite: true },
+      SECRET_STORE: { className: "SecretStore", useSQLite: true },
+      FUNCTION_LOGS: { className: "FunctionLogs", useSQLite: true },
+      RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+      SEMAPHORE: { className: "Semaphore", useSQLite: true },
     },
     r2Buckets: ["BUNDLES"],
-    bindings: { CHALKCOMPUTE_TOKEN: token },
+    bindings: {
+      CHALKCOMPUTE_TOKEN: token,
+      CHALKCOMPUTE_SECRETS_KEY: loadSecretsKey(stateDir),
+    },
     defaultPersistRoot: stateDir,
     handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
       forwardLines(stdout, log);
@@ -186,6 +195,29 @@ export async function bundleGateway(entry: string): Promise<string> {
   const output = result.outputFiles[0];
   if (!output) throw new Error(`bundling ${entry} produced no output`);
   return output.text;
+}
+
+/**
+ * Returns the base64 AES-256 key that encrypts stored secrets, kept in
+ * `<stateDir>/secrets.key` (mode 0600) so that a restarted stack can decrypt
+ * what an earlier one stored. Creates the file with 32 random bytes when absent.
+ */
+export function loadSecretsKey(stateDir: string): string {
+  const file = join(stateDir, SECRETS_KEY_FILE);
+  if (existsSync(file)) {
+    const key = readFileSync(file, "utf8").trim();
+    if (Buffer.from(key, "base64").byteLength !== SECRETS_KEY_BYTES) {
+      throw new Error(
+        `${file} does not hold a base64 key of ${SECRETS_KEY_BYTES} bytes; ` +
+          "restore it, or delete it to start over (stored secrets are then lost)",
+      );
+    }
+    return key;
+  }
+
+  const key = randomBytes(SECRETS_KEY_BYTES).toString("base64");
+  writeFileSync(file, `${key}\n`, { mode: 0o600, flag: "wx" });
+  return key;
 }
 
 function reuseToken(configFile: string): string | undefined {

@@ -98,3 +98,34 @@ export class HttpError extends Error {
 export class DeployError extends Error {
   override name = "DeployError";
 }
+
+/**
+ * Raised when the image of a function's current version failed to build.
+ * The previous version, if any, keeps serving.
+ */
+export class BuildError extends Error {
+  override name = "BuildError";
+
+  constructor(
+    message: string,
+    /** Name of the function whose image failed. */
+    readonly functionName: string,
+    /** The failing build step and the last lines of its log, from the agent. */
+    readonly detail: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Raised when no connected agent can run a function, e.g. no agent has its GPU model. */
+export class PlacementError extends Error {
+  override name = "PlacementError";
+
+  constructor(
+    message: string,
+    /** Name of the function that cannot be placed. */
+    readonly functionName: string,
+  ) {
+    super(message);
+  }
+}

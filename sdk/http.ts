@@ -60,19 +60,40 @@ export class GatewayHttp {
     }
   }
 
+  /**
+   * Sends one request and returns the response with its body unread, for
+   * streamed bodies such as NDJSON. A status >= 400 becomes an HttpError.
+   */
+  async open(
+    method: string,
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const headers = { authorization: `Bearer ${this.config.token}` };
+    const response = await this.send(method, path, headers, undefined, signal);
+    if (!response.ok) {
+      const text = await response.text();
+      throw errorOfResponse(method, path, response.status, text);
+    }
+    return response;
+  }
+
   private async send(
     method: string,
     path: string,
     headers: Record<string, string>,
     body: Uint8Array | string | undefined,
+    signal?: AbortSignal,
   ): Promise<Response> {
     try {
       return await fetch(`${this.config.url}${path}`, {
         method,
         headers,
         body,
+        signal,
       });
     } catch (error) {
+      if (signal?.aborted) throw error;
       const cause = (error as { cause?: { code?: string } }).cause;
       throw new HttpError(
         `${method} ${this.config.url}${path} failed: ` +

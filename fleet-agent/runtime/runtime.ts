@@ -1,14 +1,26 @@
+import type { FunctionSpec } from "../../schemas/spec.ts";
+
 /**
  * The boundary between the replica supervisor and whatever isolates a
- * replica: a child process today, a container next. A runtime starts the
- * worker runtime with the replica's environment and reports its exit; the
- * supervisor owns everything else (gRPC, links, restarts).
+ * replica: a child process or a container. A runtime prepares what a spec
+ * needs (an image), starts the worker runtime with the replica's environment
+ * and reports its exit; the supervisor owns everything else (gRPC, links,
+ * restarts).
  */
 
 /** Everything a runtime needs to start one replica. */
 export interface ReplicaLaunch {
   replicaId: string;
   functionName: string;
+  version: number;
+  /** The function's spec: image, limits and volumes. */
+  spec: FunctionSpec;
+  /** The agent's data folder; the process runtime keeps volumes under it. */
+  dataDir: string;
+  /** Secret environment variables of the replica; never logged. */
+  env: Record<string, string>;
+  /** Uuids of the GPUs given to this replica alone. */
+  gpus: string[];
   /** Absolute path of the bundled worker runtime (`worker.mjs`). */
   workerPath: string;
   /** Absolute path of the user's bundle. */
@@ -27,6 +39,8 @@ export interface ReplicaLaunch {
 export interface ReplicaExit {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** True when the kernel killed the replica for exceeding its memory limit. */
+  oomKilled?: boolean;
 }
 
 /** A started replica. */
@@ -43,12 +57,19 @@ export interface ReplicaHandle {
 export interface Runtime {
   /** Name reported to the Fleet, e.g. "process". */
   readonly name: string;
+  /**
+   * Makes what every replica of `spec` needs, such as its image, reporting
+   * each build step to `onStep`. Rejects with ImageBuildError when a build
+   * fails; the replica then waits for a new assignment instead of retrying.
+   */
+  prepare?(spec: FunctionSpec, onStep: (step: string) => void): Promise<void>;
   /** Starts one replica; rejects if it could not be started at all. */
   start(launch: ReplicaLaunch): Promise<ReplicaHandle>;
 }
 
 /** Formats an exit for logs and error messages. */
 export function describeExit(exit: ReplicaExit): string {
+  if (exit.oomKilled) return "an out-of-memory kill";
   if (exit.signal) return `signal ${exit.signal}`;
   return `code ${exit.code ?? "unknown"}`;
 }

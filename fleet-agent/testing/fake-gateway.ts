@@ -1,7 +1,8 @@
 /**
  * A stand-in for the gateway in agent tests: one HTTP server on 127.0.0.1
- * that serves bundles and accepts the agent's WebSockets (Fleet link,
- * replica links, nested-call connection), recording every frame.
+ * that serves bundles, secrets and the log route, and accepts the agent's
+ * WebSockets (Fleet link, replica links, nested-call connection), recording
+ * every frame and log line.
  */
 import { createHash } from "node:crypto";
 import {
@@ -26,6 +27,7 @@ import {
   type Run,
   type ServerFrame,
 } from "../../schemas/frames.ts";
+import type { LogLine } from "../log-shipper.ts";
 
 /** One accepted replica link and the frames it sent. */
 export interface FakeLink {
@@ -56,6 +58,10 @@ export class FakeGateway {
   readonly fleetSockets: WebSocket[] = [];
   /** Requests for bundles, by hash. */
   readonly bundleRequests: string[] = [];
+  /** Secret environment served to replicas, by function name. */
+  readonly secrets = new Map<string, Record<string, string>>();
+  /** Replica output lines the agent shipped. */
+  readonly logLines: LogLine[] = [];
   private assignments: Assignment[] = [];
   private readonly server: Server;
   private readonly wss = new WebSocketServer({ noServer: true });
@@ -126,6 +132,27 @@ export class FakeGateway {
       response.writeHead(401).end();
       return;
     }
+    const secrets = /^\/v1\/agent\/functions\/([^/]+)\/secrets\?/.exec(
+      request.url ?? "",
+    );
+    const env = secrets && this.secrets.get(secrets[1] as string);
+    if (env) {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ env }));
+      return;
+    }
+    if (request.url === "/v1/agent/logs" && request.method === "POST") {
+      let body = "";
+      request.on("data", (data: Buffer) => {
+        body += data.toString();
+      });
+      request.on("end", () => {
+        const { lines } = JSON.parse(body) as { lines: LogLine[] };
+        this.logLines.push(...lines);
+        response.writeHead(200).end("{}");
+      });
+      return;
+    }
     const match = /^\/v1\/bundles\/([0-9a-f]{64})$/.exec(request.url ?? "");
     const bundle = match ? this.bundles.get(match[1] as string) : undefined;
     if (match) this.bundleRequests.push(match[1] as string);
@@ -176,7 +203,16 @@ export class FakeGateway {
       sendRuns: (runs) => socket.send(encodeQueueFrame({ runs, acks: [] })),
     };
     socket.on("message", (data: Buffer) => {
-      link.frames.push(decodeAgentFrame(new Uint8Array(data)));
+      const frame = decodeAgentFrame(new Uint8Array(data));
+      link.frames.push(frame);
+      // Acknowledge stored chunks as the queue does, so closing links do not
+      // wait for acknowledgements that never come.
+      const acks = frame.chunks.map((chunk) => ({
+        callId: chunk.callId,
+        attempt: chunk.attempt,
+        nextSeq: chunk.seq + 1,
+      }));
+      if (acks.length > 0) socket.send(encodeQueueFrame({ runs: [], acks }));
     });
     socket.on("close", () => {
       link.closed = true;

@@ -41,7 +41,11 @@ export class RunExecutor {
         return;
       }
 
-      const context = { callId: run.callId, traceContext: run.traceContext };
+      const context = {
+        callId: run.callId,
+        traceContext: run.traceContext,
+        heldKeys: run.heldKeys ?? [],
+      };
       await callContextStorage().run(context, () =>
         this.fn.generator ? this.stream(head, args) : this.call(head, args),
       );

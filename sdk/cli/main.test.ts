@@ -18,9 +18,21 @@ describe("parseArgument", () => {
 });
 
 describe("buildProgram", () => {
-  it("defines the four commands", () => {
+  it("defines the commands", () => {
     const names = buildProgram().commands.map((c) => c.name());
-    expect(names).toEqual(["dev", "deploy", "call", "agent"]);
+    expect(names).toEqual(["dev", "deploy", "call", "agent", "secret", "logs"]);
+  });
+
+  it("passes the agent runtime choice", () => {
+    const agent = buildProgram().commands.find((c) => c.name() === "agent");
+    agent?.parseOptions(["--runtime", "docker"]);
+    expect(agent?.opts().runtime).toBe("docker");
+  });
+
+  it("defaults the agent runtime to auto", () => {
+    const agent = buildProgram().commands.find((c) => c.name() === "agent");
+    agent?.parseOptions([]);
+    expect(agent?.opts().runtime).toBe("auto");
   });
 
   it("defaults dev to port 8787 with an agent", () => {

@@ -1,16 +1,38 @@
 /**
- * The `chalkcompute` command line: `dev`, `deploy`, `call` and `agent`.
+ * The `chalkcompute` command line: `dev`, `deploy`, `call`, `agent`,
+ * `secret` and `logs`.
  */
 import { relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { encodeValue, toJson } from "../../schemas/values.ts";
 import { ValueStream } from "../call-results.ts";
-import { closeDefaultClient, defaultCallClient } from "../default-client.ts";
+import {
+  closeDefaultClient,
+  defaultCallClient,
+  defaultHttp,
+} from "../default-client.ts";
 import { deployModule } from "../deploy.ts";
 import { startDevStack } from "../dev-stack.ts";
 import { RemoteError } from "../errors.ts";
 import { functionRegistry } from "../runtime-hooks.ts";
+import { waitForBuilds } from "./deploy-progress.ts";
+import { printLogs } from "./logs-command.ts";
+import { deleteSecret, listSecrets, setSecret } from "./secret-command.ts";
+
+/** Replica runtimes of the agent. "auto" picks Docker when an engine responds. */
+const RUNTIMES = ["auto", "docker", "process"] as const;
+type RuntimeChoice = (typeof RUNTIMES)[number];
+
+const runtimeOption = () =>
+  new Option(
+    "--runtime <runtime>",
+    "replica runtime: docker, process, or auto (Docker when an engine responds)",
+  ).choices(RUNTIMES);
+
+// An agent started together with `chalkcompute dev` needs a few seconds to
+// connect before the Fleet can place functions on it.
+const DEPLOY_PLACEMENT_GRACE_MS = 10_000;
 
 /** Builds the command tree; `run` parses argv with it. */
 export function buildProgram(): Command {
@@ -33,12 +55,22 @@ export function buildProgram(): Command {
       ".chalkcompute/state",
     )
     .option("--no-agent", "start the gateway without a fleet agent")
+    .addOption(runtimeOption())
     .action(runDev);
 
   program
     .command("deploy")
-    .description("deploy the functions a module defines")
+    .description(
+      "deploy the functions a module defines and wait for their images",
+    )
     .argument("<file>", "TypeScript module that defines functions")
+    .option("--no-wait", "return once deployed, without waiting for builds")
+    .option(
+      "--timeout <seconds>",
+      "how long to wait for each function's build",
+      parsePositive,
+      600,
+    )
     .action(runDeploy);
 
   program
@@ -64,20 +96,71 @@ export function buildProgram(): Command {
       "folder for bundles and replica state",
       ".chalkcompute/agent",
     )
+    .addOption(runtimeOption().default("auto"))
     .action(runAgent);
 
+  addSecretCommands(program);
+
+  program
+    .command("logs")
+    .description("print the stdout and stderr lines of a function's replicas")
+    .argument("<name>", "function name")
+    .option("-f, --follow", "keep printing new lines until interrupted", false)
+    .option(
+      "-n, --tail <lines>",
+      "number of stored lines to print first",
+      parsePositive,
+      100,
+    )
+    .action(runLogs);
+
   return program;
+}
+
+function addSecretCommands(program: Command): void {
+  const secret = program
+    .command("secret")
+    .description(
+      "manage secret groups that functions receive as environment variables",
+    );
+  const print = (line: string) => console.log(line);
+
+  secret
+    .command("set")
+    .description(
+      "create or replace a group; NAME=@file reads a value from a file",
+    )
+    .argument("<group>", "group name: 1-63 letters, digits, '_', '-' or '.'")
+    .argument("<assignments...>", "NAME=VALUE or NAME=@file")
+    .action((group: string, assignments: string[]) =>
+      setSecret(defaultHttp(), group, assignments, print),
+    );
+
+  secret
+    .command("list")
+    .description("list groups with their variable names (never values)")
+    .action(() => listSecrets(defaultHttp(), print));
+
+  secret
+    .command("delete")
+    .description("delete a group")
+    .argument("<group>", "group name")
+    .action((group: string) => deleteSecret(defaultHttp(), group, print));
 }
 
 async function runDev(options: {
   port: number;
   state: string;
   agent: boolean;
+  runtime?: RuntimeChoice;
 }): Promise<void> {
   const stack = await startDevStack({
     port: options.port,
     stateDir: resolve(options.state),
     agent: options.agent,
+    agentEnv: options.runtime
+      ? { CHALKCOMPUTE_AGENT_RUNTIME: options.runtime }
+      : undefined,
     onLog: (line) => console.error(line),
   });
 
@@ -100,7 +183,10 @@ async function runDev(options: {
   await new Promise<never>(() => {});
 }
 
-async function runDeploy(file: string): Promise<void> {
+async function runDeploy(
+  file: string,
+  options: { wait: boolean; timeout: number },
+): Promise<void> {
   const path = resolve(file);
   console.log(`importing ${relative(process.cwd(), path) || path}`);
   await import(pathToFileURL(path).href);
@@ -116,14 +202,45 @@ async function runDeploy(file: string): Promise<void> {
     );
   }
 
+  const http = defaultHttp();
   for (const modulePath of modules) {
     const deployed = await deployModule(modulePath, {
+      http,
       onProgress: (line) => console.log(line),
     });
-    for (const fn of deployed) {
-      const note = fn.changed ? "" : " (unchanged)";
-      console.log(`deployed ${fn.name} version ${fn.version}${note}`);
+    if (!options.wait) {
+      for (const fn of deployed) {
+        const note = fn.changed ? "" : " (unchanged)";
+        console.log(`deployed ${fn.name} version ${fn.version}${note}`);
+      }
+      continue;
     }
+    await waitForBuilds(http, deployed, {
+      timeoutMs: options.timeout * 1000,
+      placementGraceMs: DEPLOY_PLACEMENT_GRACE_MS,
+      stream: process.stderr,
+      print: (line) => console.log(line),
+      warn: (line) => console.error(line),
+    });
+  }
+}
+
+async function runLogs(
+  name: string,
+  options: { follow: boolean; tail: number },
+): Promise<void> {
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once("SIGINT", stop);
+  try {
+    await printLogs(defaultHttp(), name, {
+      follow: options.follow,
+      tail: options.tail,
+      print: (line) => console.log(line),
+      signal: abort.signal,
+    });
+  } finally {
+    process.off("SIGINT", stop);
   }
 }
 
@@ -143,12 +260,15 @@ async function runAgent(options: {
   gateway: string;
   token: string;
   dataDir: string;
+  runtime: RuntimeChoice;
 }): Promise<void> {
   const { startAgent } = await import("../../fleet-agent/index.ts");
+  type AgentRuntime = Parameters<typeof startAgent>[0]["runtime"];
   const agent = await startAgent({
     gatewayUrl: options.gateway,
     token: options.token,
     dataDir: resolve(options.dataDir),
+    runtime: options.runtime as AgentRuntime,
   });
   console.error(
     `agent ${agent.agentId} started for gateway ${options.gateway}`,
@@ -166,6 +286,14 @@ async function runAgent(options: {
     process.once("SIGINT", () => shutdown("SIGINT"));
     process.once("SIGTERM", () => shutdown("SIGTERM"));
   });
+}
+
+function parsePositive(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) {
+    throw new InvalidArgumentError(`expected an integer >= 1, got ${value}`);
+  }
+  return number;
 }
 
 function parsePort(value: string): number {

@@ -14,9 +14,16 @@ import {
 import type { FunctionSpec } from "../../schemas/spec.ts";
 import { LocalQueue } from "./local-queue.ts";
 
+/** A build state as `GET /v1/functions/{name}` reports it. */
+export interface BuildReport {
+  state: "building" | "failed" | "ready" | "none";
+  detail: string;
+}
+
 /**
  * A gateway for SDK tests on 127.0.0.1: the HTTP routes the SDK uses
- * (bundles, deploy, function status, call status) and `/v1/connect` backed
+ * (bundles, deploy, function status with build and placement, secrets,
+ * logs) and `/v1/connect` backed
  * by a LocalQueue that runs handlers in this process.
  */
 export class FakeGateway {
@@ -32,6 +39,21 @@ export class FakeGateway {
   pendingPolls = 0;
   /** Every request as "METHOD /path". */
   readonly requests: string[] = [];
+  /** Secret groups by name, as `PUT /v1/secrets/{group}` stored them. */
+  readonly secrets = new Map<string, Record<string, string>>();
+  /**
+   * Build states that `GET /v1/functions/{name}` returns, one per poll; the
+   * last one repeats. Absent means no `build` field.
+   */
+  readonly builds = new Map<string, BuildReport[]>();
+  /** Placement that `GET /v1/functions/{name}` returns; absent means ok. */
+  readonly placements = new Map<string, { ok: boolean; message?: string }>();
+  /** Stored log lines of every function, oldest first. */
+  readonly logs: Record<string, unknown>[] = [];
+  private readonly logFollowers = new Set<{
+    name: string;
+    res: ServerResponse;
+  }>();
   private readonly server = createServer((req, res) => {
     void this.handle(req, res);
   });
@@ -70,8 +92,25 @@ export class FakeGateway {
     for (const socket of this.sockets) socket.close(code, "queue closed");
   }
 
+  /** Stores a log line and sends it to every follower of its function. */
+  appendLog(line: Record<string, unknown>): void {
+    this.logs.push(line);
+    for (const follower of this.logFollowers) {
+      if (follower.name === line.function) {
+        follower.res.write(`${JSON.stringify(line)}\n`);
+      }
+    }
+  }
+
+  /** Ends every followed log response. */
+  endLogStreams(): void {
+    for (const follower of this.logFollowers) follower.res.end();
+    this.logFollowers.clear();
+  }
+
   /** Stops the server and closes every socket. */
   async stop(): Promise<void> {
+    this.endLogStreams();
     for (const socket of this.sockets) socket.terminate();
     this.wss.close();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -119,23 +158,79 @@ export class FakeGateway {
       return reply(res, 200, { hash });
     }
     if (req.method === "POST" && path === "/v1/deploy") {
-      return reply(res, 200, this.deploy(JSON.parse(body.toString())));
+      return this.deploy(res, JSON.parse(body.toString()));
     }
-    const fn = path.match(/^\/v1\/functions\/([^/]+)$/);
+    const url = new URL(path, "http://localhost");
+    const fn = url.pathname.match(/^\/v1\/functions\/([^/]+)$/);
     if (req.method === "GET" && fn) return this.functionStatus(res, fn[1]);
+    const logs = url.pathname.match(/^\/v1\/functions\/([^/]+)\/logs$/);
+    if (req.method === "GET" && logs) return this.serveLogs(res, url, logs[1]);
+    if (url.pathname.startsWith("/v1/secrets")) {
+      return this.handleSecrets(req.method ?? "", url.pathname, body, res);
+    }
     return reply(res, 404, {
       error: { type: "notFound", message: `no route ${path}` },
     });
   }
 
-  private deploy(body: { functions: FunctionSpec[] }) {
+  private deploy(res: ServerResponse, body: { functions: FunctionSpec[] }) {
+    for (const spec of body.functions) {
+      const missing = spec.secrets?.find((group) => !this.secrets.has(group));
+      if (missing) {
+        return reply(res, 400, {
+          error: {
+            type: "invalidArgument",
+            message: `secret group ${missing} does not exist`,
+          },
+        });
+      }
+    }
     this.deploys.push(body.functions);
     const functions = body.functions.map((spec) => {
       const version = (this.versions.get(spec.name) ?? 0) + 1;
       this.versions.set(spec.name, version);
       return { name: spec.name, version, changed: true };
     });
-    return { functions };
+    return reply(res, 200, { functions });
+  }
+
+  private handleSecrets(
+    method: string,
+    path: string,
+    body: Buffer,
+    res: ServerResponse,
+  ) {
+    if (method === "GET" && path === "/v1/secrets") {
+      const groups = [...this.secrets].map(([name, values]) => ({
+        name,
+        keys: Object.keys(values),
+        updatedAt: 1_700_000_000_000,
+      }));
+      return reply(res, 200, { groups });
+    }
+    const group = decodeURIComponent(path.slice("/v1/secrets/".length));
+    if (method === "PUT") {
+      this.secrets.set(group, JSON.parse(body.toString()).values);
+      return reply(res, 200, { name: group });
+    }
+    if (method === "DELETE" && this.secrets.delete(group)) {
+      return reply(res, 200, { deleted: group });
+    }
+    return reply(res, 404, {
+      error: { type: "notFound", message: `secret group ${group} not found` },
+    });
+  }
+
+  private serveLogs(res: ServerResponse, url: URL, name = "") {
+    const tail = Number(url.searchParams.get("tail") ?? 100);
+    const lines = this.logs.filter((l) => l.function === name).slice(-tail);
+    res.writeHead(200, { "content-type": "application/x-ndjson" });
+    for (const line of lines) res.write(`${JSON.stringify(line)}\n`);
+    if (url.searchParams.get("follow") === "1") {
+      this.logFollowers.add({ name, res });
+      return;
+    }
+    res.end();
   }
 
   private functionStatus(res: ServerResponse, name = "") {
@@ -147,10 +242,14 @@ export class FakeGateway {
     }
     const ready = this.pendingPolls <= 0;
     this.pendingPolls--;
+    const builds = this.builds.get(name);
+    const build = builds && builds.length > 1 ? builds.shift() : builds?.[0];
     return reply(res, 200, {
       name,
       version,
       status: ready ? "ready" : "pending",
+      ...(build ? { build } : {}),
+      placement: this.placements.get(name) ?? { ok: true },
     });
   }
 }

@@ -11,7 +11,9 @@ export interface TestStack extends DevStack {
 
 /**
  * Starts workerd and one agent for a test file, and points the SDK at them
- * through CHALKCOMPUTE_URL and CHALKCOMPUTE_TOKEN.
+ * through CHALKCOMPUTE_URL and CHALKCOMPUTE_TOKEN. The agent uses the
+ * `process` runtime unless `agentEnv` sets CHALKCOMPUTE_AGENT_RUNTIME, so
+ * that these tests behave the same with or without a Docker engine.
  */
 export async function startTestStack(
   options: { agentEnv?: Record<string, string> } = {},
@@ -22,7 +24,7 @@ export async function startTestStack(
     port: 0,
     root,
     stateDir: join(root, "state"),
-    agentEnv: options.agentEnv,
+    agentEnv: { CHALKCOMPUTE_AGENT_RUNTIME: "process", ...options.agentEnv },
     onLog: (line) => {
       logs.push(line);
       if (process.env.CHALKCOMPUTE_TEST_LOGS) process.stderr.write(`${line}\n`);
