@@ -182,7 +182,7 @@ describe("FunctionQueue dispatch", () => {
 });
 
 describe("FunctionQueue chunks", () => {
-  it("numbers relayed chunks itself", async () => {
+  it("stores chunks in seq order once", async () => {
     const name = freshName();
     const stub = await configureQueue(name, { generator: true });
     const l = await link(name);
@@ -190,26 +190,54 @@ describe("FunctionQueue chunks", () => {
     const c = await caller(name);
     const callId = await c.call(name);
     await l.frame();
-    l.send({
-      chunks: [
-        { callId, seq: 9, attempt: 1, kind: "value", data: encodeValue("a") },
-        { callId, seq: 9, attempt: 1, kind: "value", data: encodeValue("b") },
-      ],
+    const value = (seq: number, v: string) => ({
+      callId,
+      seq,
+      attempt: 1,
+      kind: "value" as const,
+      data: encodeValue(v),
     });
-    l.send({
-      credits: 1,
-      chunks: [{ callId, seq: 9, attempt: 1, kind: "end" }],
-    });
+    l.send({ chunks: [value(0, "a"), value(1, "b")] }, { rawSeq: true });
+    expect(await l.nextAcks()).toEqual([{ callId, attempt: 1, nextSeq: 2 }]);
+    // A copy resent after a reconnect is acknowledged, not stored again.
+    l.send({ chunks: [value(1, "b")] }, { rawSeq: true });
+    expect(await l.nextAcks()).toEqual([{ callId, attempt: 1, nextSeq: 2 }]);
+    l.send(
+      { credits: 1, chunks: [{ callId, seq: 2, attempt: 1, kind: "end" }] },
+      { rawSeq: true },
+    );
 
     const chunks = await c.chunks(3);
     expect(chunks.map((ch) => ch.seq)).toEqual([0, 1, 2]);
     expect(chunks.map((ch) => ch.kind)).toEqual(["value", "value", "end"]);
-    const first = chunks[0];
-    expect(chunkValue(first)).toBe("a");
+    expect(chunkValue(chunks[1])).toBe("b");
 
     const view = await stub.getCall(callId);
     expect(view?.status).toBe("succeeded");
     expect(view?.values).toEqual(["a", "b"]);
+  });
+
+  it("tells the agent to forget chunks of a finished call", async () => {
+    const name = freshName();
+    await configureQueue(name);
+    const l = await link(name);
+    l.hello(1);
+    const c = await caller(name);
+    const callId = await c.call(name);
+    await l.frame();
+    l.result(callId, 1, 5);
+    await l.nextAcks();
+    l.send(
+      {
+        chunks: [
+          { callId, seq: 0, attempt: 1, kind: "result", data: encodeValue(5) },
+        ],
+      },
+      { rawSeq: true },
+    );
+    expect(await l.nextAcks()).toEqual([
+      { callId, attempt: 1, nextSeq: 0xffff_ffff },
+    ]);
   });
 
   it("replays from the requested seq", async () => {
@@ -431,18 +459,20 @@ describe("FunctionQueue versions", () => {
     const name = freshName();
     const stub = await configureQueue(name, { concurrency: 2 }, 1);
     const old = await link(name, { version: 1 });
-    old.hello(2);
+    old.hello(1);
     const c = await caller(name);
     const running = await c.call(name);
     await old.frame();
 
     await stub.configure(makeSpec(name, { concurrency: 2 }), 2);
+    const current = await link(name, { version: 2 });
+    current.hello(1);
+    await settle();
+    old.send({ credits: 1 });
     const queued = await c.call(name);
     await settle();
     expect(old.ws.unread).toBe(0);
 
-    const current = await link(name, { version: 2 });
-    current.hello(1);
     const run = (await current.frame()).runs[0];
     expect(run?.callId).toBe(queued);
     expect((await stub.getCall(queued))?.version).toBe(2);
@@ -451,6 +481,47 @@ describe("FunctionQueue versions", () => {
     const [chunk] = await c.chunks(1);
     expect(chunk?.callId).toBe(running);
     expect((await stub.getCall(running))?.version).toBe(1);
+  });
+
+  it("keeps the old version until a new hello", async () => {
+    const name = freshName();
+    const stub = await configureQueue(name, { concurrency: 2 }, 1);
+    const old = await link(name, { version: 1 });
+    old.hello(2);
+    const c = await caller(name);
+    await c.call(name);
+    await old.frame();
+
+    await stub.configure(makeSpec(name, { concurrency: 2 }), 2);
+    const current = await link(name, { version: 2 });
+    const beforeHello = await c.call(name);
+    const run = (await old.frame()).runs[0];
+    expect(run?.callId).toBe(beforeHello);
+    expect(current.ws.unread).toBe(0);
+
+    current.hello(1);
+    old.result(beforeHello, 1, "old", 1);
+    await c.chunks(1);
+    const afterHello = await c.call(name);
+    const next = (await current.frame()).runs[0];
+    expect(next?.callId).toBe(afterHello);
+    expect((await stub.getCall(afterHello))?.version).toBe(2);
+    expect((await stub.getCall(beforeHello))?.version).toBe(1);
+  });
+
+  it("ignores a hello of a draining new version", async () => {
+    const name = freshName();
+    const stub = await configureQueue(name, {}, 1);
+    const old = await link(name, { version: 1 });
+    old.hello(1);
+    await stub.configure(makeSpec(name), 2);
+    const current = await link(name, { version: 2 });
+    current.send({ hello: { freeSlots: 1, running: [] }, draining: true });
+    const c = await caller(name);
+    const callId = await c.call(name);
+    const run = (await old.frame()).runs[0];
+    expect(run?.callId).toBe(callId);
+    expect(current.ws.unread).toBe(0);
   });
 
   it("sends no work to a draining link", async () => {

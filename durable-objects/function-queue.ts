@@ -15,8 +15,17 @@ import { handleCallerFrame } from "./queue-caller-frames.ts";
 import { Outbox, type QueueContext } from "./queue-context.ts";
 import { dispatch } from "./queue-dispatch.ts";
 import { handleAgentFrame, handleLinkClosed } from "./queue-link-frames.ts";
+import {
+  dispatchRound,
+  PERMIT_RETRY_MS,
+  type PolicyServices,
+  releaseEndedPermits,
+  renewPermits,
+  usesPolicyObjects,
+} from "./queue-policies.ts";
 import { QueueSockets, tryClose } from "./queue-sockets.ts";
 import { QueueStore } from "./queue-store.ts";
+import { semaphoreName } from "./semaphore.ts";
 
 /** Live counts of a queue, for `GET /v1/functions`. */
 export interface QueueStats {
@@ -38,6 +47,11 @@ export class FunctionQueue extends DurableObject<Env> {
   private readonly queue: QueueContext;
   /** Alarm time last set, read from storage when the object starts. */
   private alarmAtMs: number | null = null;
+  private readonly services: PolicyServices;
+  /** The running policy dispatch loop, if any. */
+  private pumping: Promise<void> | null = null;
+  /** Set when state changed while the policy dispatch loop awaited. */
+  private pumpAgain = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -46,8 +60,10 @@ export class FunctionQueue extends DurableObject<Env> {
       sockets: new QueueSockets(ctx),
       transaction: (body) => ctx.storage.transactionSync(body),
       now: () => Date.now(),
+      random: () => Math.random(),
       log,
     };
+    this.services = policyServices(env);
     // After hibernation or eviction the sockets and SQLite are all that is
     // left: drop subscriptions of vanished callers and give replicas that
     // lost their links a grace period.
@@ -97,6 +113,14 @@ export class FunctionQueue extends DurableObject<Env> {
       config?.spec.generator ?? false,
       chunks,
     );
+  }
+
+  /**
+   * Tries to dispatch again; a Semaphore calls it when permits of a key
+   * this queue waits for were freed.
+   */
+  async wake(): Promise<void> {
+    this.settle(new Outbox());
   }
 
   /** Returns live counts for the function listing. */
@@ -200,13 +224,19 @@ export class FunctionQueue extends DurableObject<Env> {
     code: number,
     reason: string,
   ): Promise<void> {
-    this.socketGone(ws, `code ${code}${reason ? ` ${reason}` : ""}`);
+    // 1000 (normal) and 1001 (going away) mean the agent ended the link itself.
+    const deliberate = code === 1000 || code === 1001;
+    this.socketGone(
+      ws,
+      `code ${code}${reason ? ` ${reason}` : ""}`,
+      deliberate,
+    );
     tryClose(ws, 1000, "closed");
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     log.warn("socket error", errorFields(error));
-    this.socketGone(ws, "socket error");
+    this.socketGone(ws, "socket error", false);
   }
 
   override async alarm(): Promise<void> {
@@ -214,9 +244,15 @@ export class FunctionQueue extends DurableObject<Env> {
     const outbox = new Outbox();
     runDueWork(this.queue, outbox);
     this.settle(outbox);
+    try {
+      await renewPermits(this.queue, this.services);
+    } catch (error) {
+      log.error("permit renewal failed", errorFields(error));
+    }
+    this.rearm();
   }
 
-  private socketGone(ws: WebSocket, reason: string): void {
+  private socketGone(ws: WebSocket, reason: string, clean: boolean): void {
     const state = this.queue.sockets.stateOf(ws);
     if (!state) return;
 
@@ -224,7 +260,13 @@ export class FunctionQueue extends DurableObject<Env> {
     if (state.kind === "caller") {
       this.queue.store.unsubscribeConnection(state.connId);
     } else {
-      handleLinkClosed(this.queue, outbox, { socket: ws, state }, reason);
+      handleLinkClosed(
+        this.queue,
+        outbox,
+        { socket: ws, state },
+        reason,
+        clean,
+      );
     }
     this.settle(outbox);
   }
@@ -235,13 +277,69 @@ export class FunctionQueue extends DurableObject<Env> {
    */
   private settle(outbox: Outbox): void {
     outbox.flush(this.queue.sockets);
-    dispatch(this.queue);
+    const spec = this.queue.store.config()?.spec;
+    if (spec && usesPolicyObjects(spec)) {
+      this.pump();
+    } else {
+      dispatch(this.queue);
+    }
+    this.ctx.waitUntil(releaseEndedPermits(this.queue, this.services));
+    this.rearm();
+  }
+
+  private rearm(): void {
     this.alarmAtMs = scheduleAlarm(
       this.queue,
       this.ctx.storage,
       this.alarmAtMs,
     );
   }
+
+  /**
+   * Runs policy dispatch rounds until one starts nothing and no event
+   * arrived meanwhile. Only one loop runs at a time; an event during a
+   * round asks the loop for one more.
+   */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    const loop = async () => {
+      for (;;) {
+        this.pumpAgain = false;
+        const started = await dispatchRound(this.queue, this.services);
+        this.ctx.waitUntil(releaseEndedPermits(this.queue, this.services));
+        if (started === 0 && !this.pumpAgain) return;
+      }
+    };
+    this.pumping = loop()
+      .catch((error: unknown) => {
+        log.error("policy dispatch failed", errorFields(error));
+        this.queue.store.setWaitUntil(
+          "permit_wait_ms",
+          this.queue.now() + PERMIT_RETRY_MS,
+        );
+      })
+      .finally(() => {
+        this.pumping = null;
+        this.rearm();
+      });
+    this.ctx.waitUntil(this.pumping);
+  }
+}
+
+/** Builds the Semaphore and RateLimiter RPCs from the bindings. */
+function policyServices(env: Env): PolicyServices {
+  const semaphore = (key: string) =>
+    env.SEMAPHORE.get(env.SEMAPHORE.idFromName(semaphoreName(key)));
+  return {
+    acquire: (key, request) => semaphore(key).acquire(request),
+    release: (key, queue, holders) => semaphore(key).release(queue, holders),
+    renew: (key, queue, holders) => semaphore(key).renew(queue, holders),
+    take: (limiter, request) =>
+      env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(limiter)).take(request),
+  };
 }
 
 function jsonError(status: number, message: string): Response {

@@ -1,6 +1,6 @@
 /**
  * Timed work of a FunctionQueue: deadlines, lease checks of replicas
- * without a link, and retention. All of it is keyed by due times in
+ * without a link, retry backoffs, rate-limit waits and retention. All of it is keyed by due times in
  * SQLite, so running it twice, or before anything is due, changes nothing
  * more than one timely run.
  */
@@ -13,6 +13,7 @@ import {
   queueError,
   RETENTION_MS,
   recoverLostCall,
+  retryFailedAttempt,
 } from "./queue-context.ts";
 
 /** Runs whatever is due at `queue.now()`. */
@@ -21,6 +22,12 @@ export function runDueWork(queue: QueueContext, outbox: Outbox): void {
   queue.transaction(() => {
     failExpiredCalls(queue, outbox, nowMs);
     checkLeases(queue, outbox, nowMs);
+    const released = queue.store.releaseDueRetries(nowMs);
+    if (released > 0) queue.log.debug("retries due", { released });
+    for (const key of ["rate_wait_ms", "permit_wait_ms"] as const) {
+      const dueMs = queue.store.waitUntil(key);
+      if (dueMs !== null && dueMs <= nowMs) queue.store.setWaitUntil(key, null);
+    }
     const deleted = queue.store.deleteFinishedBefore(nowMs - RETENTION_MS);
     if (deleted > 0) queue.log.info("finished calls deleted", { deleted });
   });
@@ -33,16 +40,14 @@ function failExpiredCalls(
 ): void {
   for (const call of queue.store.expiredCalls(nowMs)) {
     const lateMs = nowMs - (call.deadlineMs ?? nowMs);
-    failCall(
-      queue,
-      outbox,
-      call,
-      queueError(
-        "deadlineExceeded",
-        "DeadlineExceededError",
-        `call ${call.callId} attempt ${call.attempt} on replica ${call.replica} passed its deadline (${lateMs} ms ago)`,
-      ),
+    const error = queueError(
+      "deadlineExceeded",
+      "DeadlineExceededError",
+      `call ${call.callId} attempt ${call.attempt} on replica ${call.replica} passed its deadline (${lateMs} ms ago)`,
     );
+    if (!retryFailedAttempt(queue, call, error)) {
+      failCall(queue, outbox, call, error);
+    }
   }
 }
 
@@ -102,7 +107,12 @@ export function scheduleAlarm(
   storage: DurableObjectStorage,
   current: number | null,
 ): number | null {
-  const due = queue.store.nextDueMs(RETENTION_MS);
+  // Due times carry fractions of a millisecond (jittered backoff) but alarms
+  // fire on whole milliseconds. Rounding up makes the alarm fire at or after
+  // the due time; rounding down would fire it just before, when nothing is due
+  // yet, and workerd drops an alarm set again to the time it just ran at.
+  const next = queue.store.nextDueMs(RETENTION_MS);
+  const due = next === null ? null : Math.ceil(next);
   if (due === current) return due;
 
   const change = due === null ? storage.deleteAlarm() : storage.setAlarm(due);

@@ -5,7 +5,13 @@
 import type { CallerFrame, Submit, Subscribe } from "../schemas/frames.ts";
 import { formatCallId, ulid } from "../schemas/spec.ts";
 import { decodeValue } from "../schemas/values.ts";
-import { type Outbox, type QueueContext, queueError } from "./queue-context.ts";
+import {
+  failCall,
+  type Outbox,
+  type QueueContext,
+  queueError,
+} from "./queue-context.ts";
+import { deadlockError } from "./queue-dispatch.ts";
 import type { CallRow, QueueConfig } from "./queue-store.ts";
 
 /**
@@ -61,9 +67,16 @@ function handleSubmit(
     traceContext: submit.traceContext,
     version: config?.version ?? 0,
     createdMs: nowMs,
+    heldKeys: submit.heldKeys ?? [],
   });
   if (submit.subscribe) queue.store.subscribe(callId, connId);
   outbox.accept(connId, submit.idempotencyKey, callId);
+
+  // A call whose calling chain holds every permit of its key would wait
+  // forever, so it fails at once.
+  const deadlock = config && deadlockError(config.spec, submit.heldKeys ?? []);
+  const call = deadlock ? queue.store.call(callId) : null;
+  if (deadlock && call) failCall(queue, outbox, call, deadlock);
 }
 
 function checkSubmit(config: QueueConfig | null, submit: Submit) {

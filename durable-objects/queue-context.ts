@@ -2,13 +2,17 @@
  * Context shared by the FunctionQueue modules: storage, sockets, clock and logger,
  * plus the limits of the queue section of docs/architecture.md.
  */
-import type { Chunk, ErrorInfo, ServerFrame } from "../schemas/frames.ts";
-import { encodeServerFrame } from "../schemas/frames.ts";
+import type { Ack, Chunk, ErrorInfo, ServerFrame } from "../schemas/frames.ts";
+import { encodeQueueFrame, encodeServerFrame } from "../schemas/frames.ts";
 import type { Logger } from "./logger.ts";
+import { decideRetry } from "./queue-retry.ts";
 import { type QueueSockets, trySend } from "./queue-sockets.ts";
 import type { CallRow, QueueStore } from "./queue-store.ts";
 
-/** Executions of one call before a lost replica makes it fail. */
+/**
+ * Executions of one call before a lost replica makes it fail, when the
+ * function has no retry policy.
+ */
 export const MAX_ATTEMPTS = 4;
 
 /** How long a running call's replica may have no link before requeue. */
@@ -24,6 +28,8 @@ export interface QueueContext {
   /** Runs `body` as one SQLite transaction. */
   transaction<T>(body: () => T): T;
   now(): number;
+  /** Returns a number in [0, 1), for retry jitter. */
+  random(): number;
   log: Logger;
 }
 
@@ -33,6 +39,7 @@ export interface QueueContext {
  */
 export class Outbox {
   private readonly frames = new Map<string, ServerFrame>();
+  private readonly linkAcks = new Map<WebSocket, Ack[]>();
 
   private frame(connId: string): ServerFrame {
     let frame = this.frames.get(connId);
@@ -67,6 +74,14 @@ export class Outbox {
     for (const connId of connIds) this.frame(connId).chunks.push(...chunks);
   }
 
+  /** Adds acknowledgements of stored chunks for a replica link. */
+  ack(link: WebSocket, acks: Ack[]): void {
+    if (acks.length === 0) return;
+    const list = this.linkAcks.get(link) ?? [];
+    list.push(...acks);
+    this.linkAcks.set(link, list);
+  }
+
   /** Sends every frame to its connection; connections gone since are skipped. */
   flush(sockets: QueueSockets): void {
     for (const [connId, frame] of this.frames) {
@@ -74,6 +89,10 @@ export class Outbox {
       if (socket) trySend(socket, encodeServerFrame(frame));
     }
     this.frames.clear();
+    for (const [link, acks] of this.linkAcks) {
+      trySend(link, encodeQueueFrame({ runs: [], acks }));
+    }
+    this.linkAcks.clear();
   }
 }
 
@@ -129,8 +148,45 @@ export function failCall(
 }
 
 /**
- * Handles a running call whose replica is gone: back to the queue when it
- * sent no chunk yet and has attempts left, else failed as `unavailable`.
+ * Applies the function's retry policy to a failed attempt of a running
+ * call: schedules the retry and returns true, or returns false when the
+ * caller must store the error. Without a policy nothing is retried here.
+ */
+export function retryFailedAttempt(
+  queue: QueueContext,
+  call: CallRow,
+  error: ErrorInfo,
+): boolean {
+  const policy = queue.store.config()?.spec.retries;
+  if (!policy) return false;
+
+  const decision = decideRetry(policy, { ...call, error }, queue.random);
+  if (!decision.retry) {
+    if (call.chunkCount === 0) {
+      queue.log.info("retry skipped", {
+        callId: call.callId,
+        attempt: call.attempt,
+        reason: decision.reason,
+      });
+    }
+    return false;
+  }
+  const dueMs = queue.now() + decision.waitMs;
+  queue.store.scheduleRetry(call.callId, dueMs);
+  queue.log.info("retry scheduled", {
+    callId: call.callId,
+    attempt: call.attempt,
+    code: error.code,
+    type: error.type,
+    waitMs: Math.round(decision.waitMs),
+  });
+  return true;
+}
+
+/**
+ * Handles a running call whose replica is gone. Under a retry policy the
+ * policy decides; without one the call goes back to the queue when it sent
+ * no chunk yet and has attempts left. Otherwise it fails as `unavailable`.
  */
 export function recoverLostCall(
   queue: QueueContext,
@@ -138,6 +194,18 @@ export function recoverLostCall(
   call: CallRow,
   reason: string,
 ): void {
+  const message =
+    call.chunkCount > 0
+      ? `call ${call.callId} lost replica ${call.replica} (${reason}) after it sent ${call.chunkCount} chunk(s), so it cannot be retried`
+      : `call ${call.callId} lost its replica on each of ${call.attempt} attempts; the last was ${call.replica} (${reason})`;
+  const error = queueError("unavailable", "UnavailableError", message);
+  if (queue.store.config()?.spec.retries) {
+    if (!retryFailedAttempt(queue, call, error)) {
+      failCall(queue, outbox, call, error);
+    }
+    return;
+  }
+
   if (call.chunkCount === 0 && call.attempt < MAX_ATTEMPTS) {
     queue.store.requeue(call.callId);
     queue.log.info("call requeued", {
@@ -148,15 +216,5 @@ export function recoverLostCall(
     });
     return;
   }
-
-  const message =
-    call.chunkCount > 0
-      ? `call ${call.callId} lost replica ${call.replica} (${reason}) after it sent ${call.chunkCount} chunk(s), so it cannot be retried`
-      : `call ${call.callId} lost its replica on each of ${call.attempt} attempts; the last was ${call.replica} (${reason})`;
-  failCall(
-    queue,
-    outbox,
-    call,
-    queueError("unavailable", "UnavailableError", message),
-  );
+  failCall(queue, outbox, call, error);
 }

@@ -2,11 +2,13 @@
  * Handling of replica links: AgentFrames (hello, credits, chunks, draining)
  * and the loss of a link.
  */
-import type { AgentFrame, Chunk, LinkHello } from "../schemas/frames.ts";
+import type { Ack, AgentFrame, Chunk, LinkHello } from "../schemas/frames.ts";
 import {
+  LEASE_GRACE_MS,
   type Outbox,
   type QueueContext,
   recoverLostCall,
+  retryFailedAttempt,
   storeChunk,
 } from "./queue-context.ts";
 import type { Link } from "./queue-sockets.ts";
@@ -22,6 +24,7 @@ export function handleAgentFrame(
   link: Link,
   frame: AgentFrame,
 ): void {
+  const acks = new Map<string, Ack>();
   queue.transaction(() => {
     if (frame.hello) reconcileHello(queue, outbox, link, frame.hello);
     link.state.credits += frame.credits;
@@ -33,9 +36,17 @@ export function handleAgentFrame(
         version: link.state.version,
       });
     }
-    for (const chunk of frame.chunks) acceptChunk(queue, outbox, link, chunk);
+    if (frame.hello) promoteServingVersion(queue, link);
+    for (const chunk of frame.chunks) {
+      const ack = acceptChunk(queue, outbox, link, chunk);
+      acks.set(`${ack.callId}#${ack.attempt}`, ack);
+    }
   });
+  outbox.ack(link.socket, [...acks.values()]);
 }
+
+/** `Ack.nextSeq` telling the agent to forget every chunk of an attempt. */
+export const FORGET_ALL = 0xffff_ffff;
 
 /**
  * Sets the link's credits to its free slots and recovers calls leased to
@@ -48,6 +59,7 @@ function reconcileHello(
   hello: LinkHello,
 ): void {
   link.state.credits = hello.freeSlots;
+  link.state.helloed = true;
   queue.store.removeLeaseCheck(link.state.replica);
 
   const running = new Set(hello.running);
@@ -59,15 +71,38 @@ function reconcileHello(
 }
 
 /**
+ * Makes the link's version the serving version once a non-draining link of
+ * the configured version sent hello. Until then calls keep going to the
+ * links of the version served before.
+ */
+function promoteServingVersion(queue: QueueContext, link: Link): void {
+  const config = queue.store.config();
+  if (!config || link.state.draining) return;
+  if (link.state.version !== config.version) return;
+
+  const serving = queue.store.servingVersion();
+  if (serving !== null && serving >= link.state.version) return;
+  queue.store.setServingVersion(link.state.version);
+  queue.log.info("serving version changed", {
+    from: serving,
+    to: link.state.version,
+    replica: link.state.replica,
+  });
+}
+
+/**
  * Stores a chunk of a running call leased to this replica with the same
- * attempt; chunks of other attempts, replicas or finished calls are stale.
+ * attempt, if its seq is the next one; a lower seq is a copy resent after a
+ * reconnect. Chunks of other attempts, replicas or finished calls are stale.
+ * Returns the acknowledgement for the agent.
  */
 function acceptChunk(
   queue: QueueContext,
   outbox: Outbox,
   link: Link,
   chunk: Chunk,
-): void {
+): Ack {
+  const ack = { callId: chunk.callId, attempt: chunk.attempt, nextSeq: 0 };
   const call = queue.store.call(chunk.callId);
   const current =
     call !== null &&
@@ -82,9 +117,26 @@ function acceptChunk(
       status: call?.status ?? "unknown",
       currentAttempt: call?.attempt ?? 0,
     });
-    return;
+    return { ...ack, nextSeq: FORGET_ALL };
+  }
+  if (chunk.seq !== call.chunkCount) {
+    // Lower: a copy the queue stored before. Higher: a gap, which an ordered
+    // link never produces; the agent resends from `nextSeq` on its next connect.
+    if (chunk.seq > call.chunkCount) {
+      queue.log.error("chunk after a gap dropped", {
+        callId: chunk.callId,
+        seq: chunk.seq,
+        expected: call.chunkCount,
+      });
+    }
+    return { ...ack, nextSeq: call.chunkCount };
   }
 
+  // A retried attempt's error is not stored: the agent forgets its chunks
+  // and the call waits in the queue for its backoff to end.
+  if (chunk.kind === "error" && retryFailedAttempt(queue, call, chunk.error)) {
+    return { ...ack, nextSeq: FORGET_ALL };
+  }
   storeChunk(queue, outbox, call, chunk);
   if (chunk.kind === "error") {
     queue.log.info("call raised", {
@@ -94,6 +146,7 @@ function acceptChunk(
       type: chunk.error.type,
     });
   }
+  return { ...ack, nextSeq: call.chunkCount };
 }
 
 /**
@@ -105,6 +158,7 @@ export function handleLinkClosed(
   outbox: Outbox,
   closed: Link,
   reason: string,
+  closedByAgent: boolean,
 ): void {
   const replica = closed.state.replica;
   const others = queue.sockets
@@ -118,6 +172,15 @@ export function handleLinkClosed(
   });
   if (others.length > 0) return;
 
+  // An agent that closed its link on purpose is done with the replica. Any
+  // other close (a network failure, a killed agent) may be followed by a
+  // reconnect whose `hello` continues the calls, so it gets the lease grace.
+  if (!closedByAgent) {
+    if (queue.store.runningCalls(replica).length > 0) {
+      queue.store.addLeaseCheck(replica, queue.now() + LEASE_GRACE_MS);
+    }
+    return;
+  }
   queue.transaction(() => {
     for (const call of queue.store.runningCalls(replica)) {
       recoverLostCall(queue, outbox, call, `link closed: ${reason}`);

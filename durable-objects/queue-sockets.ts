@@ -15,6 +15,8 @@ export interface LinkState {
   credits: number;
   /** True once the replica reported that it takes no more work. */
   draining: boolean;
+  /** True once the link sent its hello. */
+  helloed?: boolean;
 }
 
 /** State of one caller connection. */

@@ -26,6 +26,10 @@ export interface CallRow {
   deadlineMs: number | null;
   /** Chunks stored so far, which is also the next sequence number. */
   chunkCount: number;
+  /** While a retry waits out its backoff: when it may be dispatched. */
+  retryDueMs: number | null;
+  /** Concurrency keys the calling chain holds, from the submit. */
+  heldKeys: string[];
   createdMs: number;
   startedMs: number | null;
   finishedMs: number | null;
@@ -46,6 +50,13 @@ export interface NewCall {
   traceContext: string;
   version: number;
   createdMs: number;
+  heldKeys: string[];
+}
+
+/** A semaphore permit the queue holds for one attempt of a call. */
+export interface PermitRow {
+  callId: string;
+  attempt: number;
 }
 
 const SCHEMA = `
@@ -91,7 +102,21 @@ CREATE TABLE IF NOT EXISTS lease_checks (
   replica TEXT PRIMARY KEY,
   due_ms REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS permits (
+  call_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  PRIMARY KEY (call_id, attempt)
+) WITHOUT ROWID;
 `;
+
+/** Columns added to `calls` after its first version, added on open. */
+const ADDED_CALL_COLUMNS: Record<string, string> = {
+  retry_due_ms: "REAL",
+  held_keys: "TEXT NOT NULL DEFAULT '[]'",
+};
+
+/** Meta keys of the due times that are not stored per call. */
+export type WaitKey = "rate_wait_ms" | "permit_wait_ms" | "permit_renew_ms";
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -123,6 +148,8 @@ function readCall(row: Row): CallRow {
     replica: (row.replica ?? null) as string | null,
     deadlineMs: numberOrNull(row.deadline_ms ?? null),
     chunkCount: row.chunk_count as number,
+    retryDueMs: numberOrNull(row.retry_due_ms ?? null),
+    heldKeys: JSON.parse((row.held_keys as string | undefined) ?? "[]"),
     createdMs: row.created_ms as number,
     startedMs: numberOrNull(row.started_ms ?? null),
     finishedMs: numberOrNull(row.finished_ms ?? null),
@@ -155,6 +182,17 @@ function readChunk(row: Row): Chunk {
 export class QueueStore {
   constructor(private readonly sql: SqlStorage) {
     sql.exec(SCHEMA);
+    const columns = new Set(
+      sql
+        .exec("SELECT name FROM pragma_table_info('calls')")
+        .toArray()
+        .map((row) => row.name as string),
+    );
+    for (const [column, type] of Object.entries(ADDED_CALL_COLUMNS)) {
+      if (!columns.has(column)) {
+        sql.exec(`ALTER TABLE calls ADD COLUMN ${column} ${type}`);
+      }
+    }
   }
 
   /** Returns the stored configuration, or null before the first configure. */
@@ -196,8 +234,8 @@ export class QueueStore {
   insertCall(call: NewCall): void {
     this.sql.exec(
       `INSERT INTO calls (call_id, idempotency_key, status, args,
-         parent_call_id, trace_context, version, created_ms)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)`,
+         parent_call_id, trace_context, version, created_ms, held_keys)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
       call.callId,
       call.idempotencyKey,
       toBlob(call.args),
@@ -205,6 +243,7 @@ export class QueueStore {
       call.traceContext,
       call.version,
       call.createdMs,
+      JSON.stringify(call.heldKeys),
     );
   }
 
@@ -216,11 +255,15 @@ export class QueueStore {
     return row.n as number;
   }
 
-  /** Returns up to `limit` queued calls, oldest submission first. */
+  /**
+   * Returns up to `limit` queued calls that may be dispatched, oldest
+   * submission first; retries still in their backoff are left out.
+   */
   queuedCalls(limit: number): CallRow[] {
     return this.sql
       .exec(
-        "SELECT * FROM calls WHERE status = 'queued' ORDER BY rowid LIMIT ?",
+        `SELECT * FROM calls WHERE status = 'queued' AND retry_due_ms IS NULL
+         ORDER BY rowid LIMIT ?`,
         limit,
       )
       .toArray()
@@ -262,7 +305,7 @@ export class QueueStore {
   ): void {
     this.sql.exec(
       `UPDATE calls SET status = 'running', attempt = attempt + 1,
-         replica = ?, version = ?, deadline_ms = ?,
+         replica = ?, version = ?, deadline_ms = ?, retry_due_ms = NULL,
          started_ms = COALESCE(started_ms, ?)
        WHERE call_id = ? AND status = 'queued'`,
       lease.replica,
@@ -279,6 +322,115 @@ export class QueueStore {
       `UPDATE calls SET status = 'queued', replica = NULL, deadline_ms = NULL
        WHERE call_id = ?`,
       callId,
+    );
+  }
+
+  /** Puts a running call back in the queue to be retried at `dueMs`. */
+  scheduleRetry(callId: string, dueMs: number): void {
+    this.sql.exec(
+      `UPDATE calls SET status = 'queued', replica = NULL, deadline_ms = NULL,
+         retry_due_ms = ?
+       WHERE call_id = ?`,
+      dueMs,
+      callId,
+    );
+  }
+
+  /** Makes retries whose backoff ended by `nowMs` dispatchable. */
+  releaseDueRetries(nowMs: number): number {
+    const due = this.sql
+      .exec("SELECT COUNT(*) AS n FROM calls WHERE retry_due_ms <= ?", nowMs)
+      .one().n as number;
+    if (due > 0) {
+      this.sql.exec(
+        "UPDATE calls SET retry_due_ms = NULL WHERE retry_due_ms <= ?",
+        nowMs,
+      );
+    }
+    return due;
+  }
+
+  /** Records a semaphore permit held for a call attempt. */
+  addPermit(permit: PermitRow): void {
+    this.sql.exec(
+      "INSERT OR IGNORE INTO permits (call_id, attempt) VALUES (?, ?)",
+      permit.callId,
+      permit.attempt,
+    );
+  }
+
+  /** Returns every permit the queue holds. */
+  permits(): PermitRow[] {
+    return this.sql
+      .exec("SELECT call_id, attempt FROM permits")
+      .toArray()
+      .map((row) => ({
+        callId: row.call_id as string,
+        attempt: row.attempt as number,
+      }));
+  }
+
+  /**
+   * Deletes and returns the permits whose attempt is no longer running:
+   * the attempt finished, was requeued or waits for a retry.
+   */
+  takeEndedPermits(): PermitRow[] {
+    const ended = this.sql
+      .exec(
+        `SELECT p.call_id, p.attempt FROM permits p
+         LEFT JOIN calls c ON c.call_id = p.call_id
+           AND c.status = 'running' AND c.attempt = p.attempt
+         WHERE c.call_id IS NULL`,
+      )
+      .toArray()
+      .map((row) => ({
+        callId: row.call_id as string,
+        attempt: row.attempt as number,
+      }));
+    for (const permit of ended) {
+      this.sql.exec(
+        "DELETE FROM permits WHERE call_id = ? AND attempt = ?",
+        permit.callId,
+        permit.attempt,
+      );
+    }
+    return ended;
+  }
+
+  /** Returns a stored due time, or null. */
+  waitUntil(key: WaitKey): number | null {
+    const row = this.sql
+      .exec("SELECT value FROM meta WHERE key = ?", key)
+      .toArray()[0];
+    return row ? Number(row.value) : null;
+  }
+
+  /** Stores a due time, or clears it with null. */
+  setWaitUntil(key: WaitKey, dueMs: number | null): void {
+    if (dueMs === null) {
+      this.sql.exec("DELETE FROM meta WHERE key = ?", key);
+      return;
+    }
+    this.sql.exec(
+      "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+      key,
+      String(dueMs),
+    );
+  }
+
+  /** Returns the version links are served for, or null before any hello. */
+  servingVersion(): number | null {
+    const row = this.sql
+      .exec("SELECT value FROM meta WHERE key = 'serving_version'")
+      .toArray()[0];
+    return row ? Number(row.value) : null;
+  }
+
+  /** Stores the version calls are dispatched to. */
+  setServingVersion(version: number): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO meta (key, value) VALUES ('serving_version', ?)",
+      String(version),
     );
   }
 
@@ -413,13 +565,17 @@ export class QueueStore {
 
   /**
    * Returns the earliest time at which alarm work falls due: a deadline, a
-   * lease check or the retention of the oldest finished call.
+   * lease check, the end of a retry backoff, the next rate-limit token, a
+   * permit renewal or the retention of the oldest finished call.
    */
   nextDueMs(retentionMs: number): number | null {
     const row = this.sql
       .exec(
         `SELECT MIN(due) AS due FROM (
            SELECT MIN(deadline_ms) AS due FROM calls WHERE status = 'running'
+           UNION ALL SELECT MIN(retry_due_ms) FROM calls
+           UNION ALL SELECT MIN(CAST(value AS REAL)) FROM meta
+             WHERE key IN ('rate_wait_ms', 'permit_wait_ms', 'permit_renew_ms')
            UNION ALL SELECT MIN(due_ms) FROM lease_checks
            UNION ALL SELECT MIN(finished_ms) + ? FROM calls
              WHERE finished_ms IS NOT NULL

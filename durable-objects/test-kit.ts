@@ -4,16 +4,19 @@
  */
 import { env } from "cloudflare:workers";
 import {
+  type Ack,
   type AgentFrame,
   type CallerFrame,
   type Chunk,
   decodeFleetFrame,
   decodeQueueFrame,
   decodeServerFrame,
+  type ErrorInfo,
   encodeAgentFrame,
   encodeCallerFrame,
   type FleetFrame,
   type QueueFrame,
+  type Run,
   type ServerFrame,
 } from "../schemas/frames.ts";
 import type { FunctionSpec } from "../schemas/spec.ts";
@@ -171,6 +174,7 @@ export class TestCaller {
     idempotencyKey: string,
     args: unknown[] = [],
     subscribe = true,
+    heldKeys: string[] = [],
   ): void {
     this.send({
       submits: [
@@ -181,6 +185,7 @@ export class TestCaller {
           subscribe,
           parentCallId: "",
           traceContext: "",
+          heldKeys,
         },
       ],
     });
@@ -200,9 +205,14 @@ export class TestCaller {
   }
 
   /** Submits and returns the call id from the Accepted. */
-  async call(name: string, args: unknown[] = [], subscribe = true) {
+  async call(
+    name: string,
+    args: unknown[] = [],
+    subscribe = true,
+    heldKeys: string[] = [],
+  ) {
     const key = crypto.randomUUID();
-    this.submit(name, key, args, subscribe);
+    this.submit(name, key, args, subscribe, heldKeys);
     const frame = await this.frame("Accepted");
     const accepted = frame.accepted.find((a) => a.idempotencyKey === key);
     if (!accepted) {
@@ -248,14 +258,29 @@ export class TestLink {
     return new TestLink(ws, replica);
   }
 
-  send(frame: Partial<AgentFrame>): void {
+  /** Acknowledgements received so far, in order. */
+  readonly acks: Ack[] = [];
+  private readonly nextSeqs = new Map<string, number>();
+
+  /**
+   * Sends an AgentFrame. Chunks are numbered per call attempt as an agent
+   * numbers them, unless `rawSeq` keeps the seqs given.
+   */
+  send(frame: Partial<AgentFrame>, options: { rawSeq?: boolean } = {}): void {
+    const chunks = (frame.chunks ?? []).map((chunk) => {
+      if (options.rawSeq) return chunk;
+      const key = `${chunk.callId}#${chunk.attempt}`;
+      const seq = this.nextSeqs.get(key) ?? 0;
+      this.nextSeqs.set(key, seq + 1);
+      return { ...chunk, seq };
+    });
     this.ws.socket.send(
       encodeAgentFrame({
         hello: null,
         credits: 0,
-        chunks: [],
         draining: false,
         ...frame,
+        chunks,
       }),
     );
   }
@@ -264,8 +289,41 @@ export class TestLink {
     this.send({ hello: { freeSlots, running } });
   }
 
+  /** Returns the next QueueFrame with runs, collecting acks on the way. */
   async frame(description = "a QueueFrame"): Promise<QueueFrame> {
-    return decodeQueueFrame(await this.ws.next(description));
+    for (;;) {
+      const frame = decodeQueueFrame(await this.ws.next(description));
+      this.acks.push(...frame.acks);
+      if (frame.runs.length > 0 || frame.acks.length === 0) return frame;
+    }
+  }
+
+  /** Reads every unread QueueFrame without waiting, and returns their runs. */
+  async drainRuns(): Promise<Run[]> {
+    const runs: Run[] = [];
+    while (this.ws.unread > 0) {
+      const frame = decodeQueueFrame(await this.ws.next());
+      this.acks.push(...frame.acks);
+      runs.push(...frame.runs);
+    }
+    return runs;
+  }
+
+  /** Waits for the next acknowledgement frame and returns its acks. */
+  async nextAcks(): Promise<Ack[]> {
+    for (;;) {
+      const frame = decodeQueueFrame(await this.ws.next("an ack frame"));
+      this.acks.push(...frame.acks);
+      if (frame.acks.length > 0) return frame.acks;
+    }
+  }
+
+  /** Sends the final `error` chunk of a run, as the first chunk. */
+  fail(callId: string, attempt: number, error: ErrorInfo, credits = 1): void {
+    this.send({
+      credits,
+      chunks: [{ callId, seq: 0, attempt, kind: "error", error }],
+    });
   }
 
   /** Sends the final `result` chunk of a run. */
@@ -283,6 +341,17 @@ export class TestLink {
       ],
     });
   }
+}
+
+/** Builds the ErrorInfo of an application error of class `typeChain[0]`. */
+export function appError(typeChain: string[], message = "boom"): ErrorInfo {
+  return {
+    code: "application",
+    type: typeChain[0] ?? "Error",
+    message,
+    stack: "",
+    typeChain,
+  };
 }
 
 /** Returns the error code of an error chunk, or undefined for other chunks. */

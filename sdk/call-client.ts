@@ -100,6 +100,7 @@ export class CallClient {
       subscribe: listener !== undefined,
       parentCallId: parent?.callId ?? "",
       traceContext: parent?.traceContext ?? "",
+      heldKeys: parent?.heldKeys ?? [],
     };
 
     const accepted = new Promise<string>((resolve, reject) => {

@@ -27,11 +27,13 @@ export {
   type WaitReadyOptions,
 } from "./deploy.ts";
 export {
+  BuildError,
   ConfigError,
   DeployError,
   HttpError,
   NotFoundError,
   OptionError,
+  PlacementError,
   RemoteError,
   TimeoutError,
 } from "./errors.ts";
@@ -40,5 +42,14 @@ export {
   FunctionCall,
   type GetOptions,
 } from "./function-call.ts";
+export { Image } from "./image.ts";
 export type { FunctionOptions } from "./options.ts";
+export {
+  ConcurrencyPolicy,
+  type ExponentialRetryOptions,
+  type LinearRetryOptions,
+  RateLimitPolicy,
+  RetryPolicy,
+} from "./policies.ts";
+export { Secret } from "./secret.ts";
 export { WebSocketChannel } from "./websocket-channel.ts";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { OptionError } from "./errors.ts";
 import { isAsyncGeneratorFunction, resolveFunctionOptions } from "./options.ts";
+import { Secret } from "./secret.ts";
 
 function named(x: number) {
   return x;
@@ -12,6 +13,8 @@ describe("resolveFunctionOptions", () => {
       name: "named",
       concurrency: 1,
       timeoutSeconds: 300,
+      compute: {},
+      policies: {},
     });
   });
 
@@ -80,10 +83,11 @@ describe("resolveFunctionOptions", () => {
   });
 
   it("rejects unknown keys and lists the accepted ones", () => {
-    const act = () => resolveFunctionOptions({ retries: 3 }, named);
+    const act = () => resolveFunctionOptions({ retry: 3 }, named);
     expect(act).toThrow(OptionError);
     expect(act).toThrow(
-      'unknown option "retries"; accepted options are name, concurrency, timeout',
+      'unknown option "retry"; accepted options are name, concurrency, ' +
+        "timeout, image, cpu, memory, gpu, secrets, volumes, retries, rateLimit",
     );
   });
 
@@ -116,5 +120,29 @@ describe("isAsyncGeneratorFunction", () => {
     expect(isAsyncGeneratorFunction(syncGen)).toBe(false);
     expect(isAsyncGeneratorFunction(named)).toBe(false);
     expect(isAsyncGeneratorFunction(undefined)).toBe(false);
+  });
+});
+
+describe("compute options of resolveFunctionOptions", () => {
+  it("validates compute options with the function", () => {
+    const resolved = resolveFunctionOptions(
+      { cpu: 2, memory: "512Mi", gpu: "nvidia-l4" },
+      named,
+    );
+    expect(resolved.compute).toEqual({
+      cpu: 2,
+      memoryBytes: 512 * 2 ** 20,
+      gpu: { model: "nvidia-l4", count: 1 },
+    });
+    expect(() => resolveFunctionOptions({ memory: "4GB!" }, named)).toThrow(
+      OptionError,
+    );
+  });
+
+  it("accepts a long name with Secret.fromEnv", () => {
+    const name = `f${"x".repeat(62)}`;
+    const act = () =>
+      resolveFunctionOptions({ name, secrets: [Secret.fromEnv("A")] }, named);
+    expect(act).not.toThrow();
   });
 });

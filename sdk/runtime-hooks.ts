@@ -7,6 +7,8 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { CallerFrame, ServerFrame } from "../schemas/frames.ts";
+import type { ComputeOptions } from "./compute-options.ts";
+import type { PolicyFields } from "./policies.ts";
 
 /** A function registered by `chalkcompute.function`. */
 export interface RegisteredFunction {
@@ -16,9 +18,15 @@ export interface RegisteredFunction {
   generator: boolean;
   /** Absolute path of the module that called `chalkcompute.function`, or "" if unknown. */
   modulePath: string;
+  /** `line:column` of that call in the module, or "" if unknown. */
+  definedAt?: string;
   /** Validated options, as they go into the FunctionSpec. */
   concurrency: number;
   timeoutSeconds: number;
+  /** Image, resources, secrets and volumes; absent or empty means the defaults. */
+  compute?: ComputeOptions;
+  /** Retry, rate-limit and shared concurrency key fields; absent means none. */
+  policies?: PolicyFields;
 }
 
 /**
@@ -43,6 +51,8 @@ export interface FrameChannel {
 export interface CallContext {
   callId: string;
   traceContext: string;
+  /** Concurrency keys whose permits this call and its ancestors hold. */
+  heldKeys?: string[];
 }
 
 const REGISTRY_KEY = Symbol.for("chalkcompute.registry");
