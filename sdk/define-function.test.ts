@@ -49,9 +49,12 @@ describe("chalkcompute.function", () => {
     ).toThrow(/"add" is already defined in .*functions\.ts/);
   });
 
-  it("replaces a definition from the same module", () => {
-    const first = chalkcompute.function({ name: "twice" }, () => 1);
-    const second = chalkcompute.function({ name: "twice" }, () => 2);
+  it("replaces a definition when its module is evaluated again", () => {
+    // One call site run twice, as when a module is evaluated again.
+    const define = (value: number) =>
+      chalkcompute.function({ name: "twice" }, () => value);
+    const first = define(1);
+    const second = define(2);
     expect(first()).toBe(1);
     expect(second()).toBe(2);
     expect(functionRegistry().get("twice")?.handler()).toBe(2);
@@ -208,6 +211,48 @@ describe("FunctionCall", () => {
   it("rejects malformed ids", () => {
     expect(() => chalkcompute.FunctionCall.fromId("abc")).toThrow(
       /call id "abc" is malformed/,
+    );
+  });
+
+  it("rejects an id that is not a string", () => {
+    const act = () => chalkcompute.FunctionCall.fromId(42 as never);
+    expect(act).toThrow(chalkcompute.OptionError);
+    expect(act).toThrow(/call id 42 is malformed/);
+  });
+
+  it("rejects unknown or invalid get() options", async () => {
+    const call = chalkcompute.FunctionCall.fromId(
+      "fc-00000000000000000000000000-add",
+    );
+    await expect(call.get({ timeout: 3 } as never)).rejects.toThrow(
+      'unknown get() option "timeout"; the accepted option is timeoutMs',
+    );
+    await expect(call.get({ timeoutMs: -1 })).rejects.toThrow(
+      "timeoutMs must be a number of milliseconds > 0, got -1",
+    );
+  });
+});
+
+describe("definition errors", () => {
+  it("names a value passed instead of a handler", () => {
+    expect(() => chalkcompute.function(42 as never)).toThrow(
+      "chalkcompute.function takes a handler function, or options and a handler, got 42",
+    );
+  });
+
+  it("rejects a class as handler", () => {
+    class Model {}
+    expect(() =>
+      chalkcompute.function({ name: "class_handler" }, Model as never),
+    ).toThrow(/handler must be a function, got class Model/);
+  });
+
+  it("rejects one name defined twice in one module", () => {
+    chalkcompute.function({ name: "twice_here" }, () => 1);
+    expect(() =>
+      chalkcompute.function({ name: "twice_here" }, () => 2),
+    ).toThrow(
+      /function name "twice_here" is defined twice in .*define-function\.test\.ts/,
     );
   });
 });

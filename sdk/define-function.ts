@@ -1,10 +1,10 @@
 import { encodeValue } from "../schemas/values.ts";
 import { OutcomeCollector, ValueStream } from "./call-results.ts";
 import { defaultCallClient } from "./default-client.ts";
-import { ensureDeployed, type WaitReadyOptions, waitReady } from "./deploy.ts";
+import { ensureReady, type WaitReadyOptions, waitReady } from "./deploy.ts";
 import { OptionError } from "./errors.ts";
 import { FunctionCall } from "./function-call.ts";
-import { callerModulePath } from "./module-path.ts";
+import { callerSite } from "./module-path.ts";
 import {
   type FunctionOptions,
   isAsyncGeneratorFunction,
@@ -62,19 +62,29 @@ export function defineFunction(
   first: unknown,
   second?: unknown,
 ): RemoteFunction<unknown[], unknown> {
+  if (second === undefined && typeof first !== "function") {
+    throw new OptionError(
+      "chalkcompute.function takes a handler function, or options and a " +
+        `handler, got ${describeArgument(first)}`,
+    );
+  }
   const [options, handler] =
     typeof first === "function" && second === undefined
       ? [undefined, first]
       : [first, second];
   const resolved = resolveFunctionOptions(options, handler);
+  const site = callerSite(defineFunction);
 
   const entry: RegisteredFunction = {
     name: resolved.name,
     handler: handler as (...args: unknown[]) => unknown,
     generator: isAsyncGeneratorFunction(handler),
-    modulePath: callerModulePath(defineFunction),
+    modulePath: site.path,
+    definedAt: site.location,
     concurrency: resolved.concurrency,
     timeoutSeconds: resolved.timeoutSeconds,
+    compute: resolved.compute,
+    policies: resolved.policies,
   };
   register(entry);
   return makeRemoteFunction(entry);
@@ -83,9 +93,24 @@ export function defineFunction(
 function register(entry: RegisteredFunction): void {
   const registry = functionRegistry();
   const existing = registry.get(entry.name);
-  // A module evaluated again (in a replica, or after a reload) replaces its
-  // own definitions; the same name from another module is a conflict.
-  if (existing && existing.modulePath !== entry.modulePath) {
+  // A module evaluated again (after a reload) replaces its own definitions;
+  // the same name from another module, or from another line of the same
+  // module, is a conflict.
+  const sameModule = existing?.modulePath === entry.modulePath;
+  if (
+    existing &&
+    sameModule &&
+    existing.definedAt &&
+    entry.definedAt &&
+    existing.definedAt !== entry.definedAt
+  ) {
+    throw new OptionError(
+      `function name ${JSON.stringify(entry.name)} is defined twice in ` +
+        `${entry.modulePath || "this module"} (at ${existing.definedAt} and ` +
+        `${entry.definedAt}). Pass a different { name } to one of them`,
+    );
+  }
+  if (existing && !sameModule) {
     throw new OptionError(
       `function name ${JSON.stringify(entry.name)} is already defined in ` +
         `${existing.modulePath || "an unknown module"}; ` +
@@ -94,6 +119,14 @@ function register(entry: RegisteredFunction): void {
     );
   }
   registry.set(entry.name, entry);
+}
+
+function describeArgument(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "object" && value !== null)
+    return "an options object only";
+  return String(value);
 }
 
 function makeRemoteFunction(
@@ -116,7 +149,7 @@ async function callRemote(
   args: unknown[],
 ): Promise<unknown> {
   const bytes = encodeValue(args, "args");
-  await ensureDeployed(entry);
+  await ensureReady(entry);
 
   const collector = new OutcomeCollector();
   await defaultCallClient().submit(entry.name, bytes, collector);
@@ -133,7 +166,7 @@ function streamRemote(
   const stream = new ValueStream<unknown>();
 
   const start = async () => {
-    await ensureDeployed(entry);
+    await ensureReady(entry);
     const client = defaultCallClient();
     stream.onStop(() => client.removeListener(stream));
     await client.submit(entry.name, bytes, stream);
@@ -147,7 +180,7 @@ async function spawnRemote(
   args: unknown[],
 ): Promise<FunctionCall> {
   const bytes = encodeValue(args, "args");
-  await ensureDeployed(entry);
+  await ensureReady(entry);
 
   const callId = await defaultCallClient().submit(entry.name, bytes);
   return new FunctionCall(callId);

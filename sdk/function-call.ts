@@ -1,7 +1,7 @@
 import { functionOfCallId } from "../schemas/spec.ts";
 import { OutcomeCollector, outcomeValue, ValueStream } from "./call-results.ts";
 import { defaultCallClient, defaultHttp } from "./default-client.ts";
-import { TimeoutError } from "./errors.ts";
+import { OptionError, TimeoutError } from "./errors.ts";
 
 /** Options of `FunctionCall.get`. */
 export interface GetOptions {
@@ -30,8 +30,8 @@ export class FunctionCall<Result = unknown, Item = unknown> {
   readonly id: string;
 
   constructor(id: string) {
-    if (functionOfCallId(id) === null) {
-      throw new TypeError(
+    if (typeof id !== "string" || functionOfCallId(id) === null) {
+      throw new OptionError(
         `call id ${JSON.stringify(id)} is malformed: expected ` +
           '"fc-<26 characters>-<function name>" as returned by spawn()',
       );
@@ -56,6 +56,7 @@ export class FunctionCall<Result = unknown, Item = unknown> {
    * an array of every yielded value. Rejects with RemoteError if it failed.
    */
   async get(options: GetOptions = {}): Promise<Result> {
+    checkGetOptions(options);
     const collector = new OutcomeCollector();
     const stop = defaultCallClient().subscribe(this.id, collector, 0);
     const { timeoutMs } = options;
@@ -99,6 +100,26 @@ export class FunctionCall<Result = unknown, Item = unknown> {
     return defaultHttp().request<CallStatus>(
       "GET",
       `/v1/calls/${encodeURIComponent(this.id)}`,
+    );
+  }
+}
+
+/** Throws OptionError for unknown keys or a timeout that is not a positive number. */
+function checkGetOptions(options: GetOptions): void {
+  for (const key of Object.keys(options)) {
+    if (key !== "timeoutMs") {
+      throw new OptionError(
+        `unknown get() option ${JSON.stringify(key)}; the accepted option is timeoutMs`,
+      );
+    }
+  }
+  const { timeoutMs } = options;
+  if (
+    timeoutMs !== undefined &&
+    !(typeof timeoutMs === "number" && timeoutMs > 0)
+  ) {
+    throw new OptionError(
+      `timeoutMs must be a number of milliseconds > 0, got ${JSON.stringify(timeoutMs)}`,
     );
   }
 }

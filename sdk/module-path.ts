@@ -10,6 +10,17 @@ import { fileURLToPath } from "node:url";
 export function callerModulePath(
   callee: (...args: never[]) => unknown,
 ): string {
+  return callerSite(callee).path;
+}
+
+/**
+ * Returns the module path and the `line:column` of the call to `callee`, as
+ * `callerModulePath` finds them; `location` is "" when unknown.
+ */
+export function callerSite(callee: (...args: never[]) => unknown): {
+  path: string;
+  location: string;
+} {
   const holder: { stack?: string } = {};
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 10;
@@ -22,9 +33,12 @@ export function callerModulePath(
   const frames = (holder.stack ?? "").split("\n").slice(1);
   for (const frame of frames) {
     const path = pathOfFrame(frame);
-    if (path !== null) return path;
+    if (path !== null) {
+      const location = /:(\d+:\d+)\)?$/.exec(frame.trim())?.[1] ?? "";
+      return { path, location };
+    }
   }
-  return "";
+  return { path: "", location: "" };
 }
 
 /**
