@@ -50,12 +50,15 @@ export class MissingSecretError extends Error {
  * first three characters. The agent sets the variable; the caller never
  * sends it, and the masked form keeps it out of logs and output.
  */
-export const readSecret = chalkcompute.function(function readSecret() {
-  const key = process.env.EXAMPLE_API_KEY;
-  if (!key) {
-    throw new MissingSecretError(
-      "EXAMPLE_API_KEY is not set in the replica; start the agent with it in its environment",
-    );
-  }
-  return `${key.slice(0, 3)}***`;
-});
+export const readSecret = chalkcompute.function(
+  { secrets: [chalkcompute.Secret.fromEnv("EXAMPLE_API_KEY")] },
+  function readSecret() {
+    const key = process.env.EXAMPLE_API_KEY;
+    if (!key) {
+      throw new MissingSecretError(
+        "EXAMPLE_API_KEY is not set in the replica; set it in the environment of the process that deploys",
+      );
+    }
+    return `${key.slice(0, 3)}***`;
+  },
+);

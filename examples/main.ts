@@ -22,11 +22,11 @@ import {
   translate,
 } from "./transcription.ts";
 
-/** Absolute, because the replica reads the file from its own folder. */
+/** The recording whose transcript the examples stream. */
 const TRANSCRIPT_PATH = fileURLToPath(
   new URL("./data/standup.txt", import.meta.url),
 );
-/** A made-up key that the agent passes to its replicas as a secret. */
+/** A made-up key that `Secret.fromEnv` takes from this process at deploy. */
 const EXAMPLE_API_KEY = "sk-example-5f3a9c";
 const RUN_LIMIT_MS = 5 * 60_000;
 /** Agent output lines kept to print when a check fails. */
@@ -143,7 +143,8 @@ async function callTranscribe() {
   const arrivals: number[] = [];
   const start = performance.now();
 
-  for await (const segment of transcribe.remote(TRANSCRIPT_PATH)) {
+  const recording = await readFile(TRANSCRIPT_PATH);
+  for await (const segment of transcribe.remote(recording, "standup.txt")) {
     const at = performance.now() - start;
     arrivals.push(at);
     received.push(segment);
@@ -181,7 +182,8 @@ async function callPipeline() {
   }));
 
   const received: unknown[] = [];
-  const stream = transcribeAndTranslate.remote(TRANSCRIPT_PATH, "es");
+  const recording = await readFile(TRANSCRIPT_PATH);
+  const stream = transcribeAndTranslate.remote(recording, "standup.txt", "es");
   for await (const segment of stream) {
     console.log(`  [${segment.start.toFixed(1)}s] ${segment.translated}`);
     received.push(segment);
@@ -218,7 +220,6 @@ async function main(): Promise<number> {
     port: 0,
     root: stateDir,
     stateDir,
-    agentEnv: { EXAMPLE_API_KEY },
     onLog: (line) => {
       agentLog.push(line);
       if (agentLog.length > AGENT_LOG_LINES) agentLog.shift();
@@ -226,8 +227,10 @@ async function main(): Promise<number> {
   });
 
   try {
-    // The SDK reads its gateway from these on its first call.
+    // The SDK reads its gateway from these on its first call, and
+    // Secret.fromEnv reads the key from this environment when it deploys.
     process.env.CHALKCOMPUTE_URL = stack.url;
+    process.env.EXAMPLE_API_KEY = EXAMPLE_API_KEY;
     process.env.CHALKCOMPUTE_TOKEN = stack.token;
     console.log(`gateway at ${stack.url}`);
 

@@ -8,8 +8,6 @@
  *
  * This module only defines functions; main.ts calls them.
  */
-import { readFile } from "node:fs/promises";
-import { isAbsolute } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as chalkcompute from "chalkcompute";
 import { parseTranscript, type Segment, translateText } from "./transcript.ts";
@@ -23,21 +21,17 @@ export interface TranslatedSegment extends Segment {
 }
 
 /**
- * Yields the segments of the transcript at `path`. The path must be absolute
- * because the replica runs the bundled module from its own folder, so a path
- * relative to the caller's script would point elsewhere.
+ * Yields the segments of a recording's transcript. The caller sends the
+ * file's bytes, as it would upload audio: a replica, in a container or on
+ * another host, cannot read the caller's files. `source` names the file in
+ * error messages.
  */
 export const transcribe = chalkcompute.function(async function* transcribe(
-  path: string,
+  recording: Uint8Array,
+  source: string,
 ) {
-  if (!isAbsolute(path)) {
-    throw new TypeError(
-      `transcribe needs an absolute path, got ${JSON.stringify(path)}; resolve it in the caller`,
-    );
-  }
-
-  const text = await readFile(path, "utf8");
-  for (const segment of parseTranscript(text, path)) {
+  const text = new TextDecoder().decode(recording);
+  for (const segment of parseTranscript(text, source)) {
     await sleep(SEGMENT_DELAY_MS);
     yield segment;
   }
@@ -52,12 +46,16 @@ export const translate = chalkcompute.function(function translate(
 });
 
 /**
- * Streams the transcript at `path`, translating each segment with a nested
- * `translate` call before yielding it.
+ * Streams the transcript of `recording`, translating each segment with a
+ * nested `translate` call before yielding it.
  */
 export const transcribeAndTranslate = chalkcompute.function(
-  async function* transcribeAndTranslate(path: string, targetLang: string) {
-    for await (const segment of transcribe.remote(path)) {
+  async function* transcribeAndTranslate(
+    recording: Uint8Array,
+    source: string,
+    targetLang: string,
+  ) {
+    for await (const segment of transcribe.remote(recording, source)) {
       const translated = await translate.remote(segment.text, targetLang);
       const result: TranslatedSegment = { ...segment, translated };
       yield result;
