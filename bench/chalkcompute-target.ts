@@ -47,10 +47,15 @@ export async function startChalkcomputeTarget(
   try {
     // `root` keeps the stack's dev.json out of the project, where it would
     // replace the one a running `chalkcompute dev` wrote.
+    // The process runtime by default, so figures compare across machines
+    // with and without Docker; CHALKCOMPUTE_AGENT_RUNTIME=docker measures
+    // containers instead.
+    const runtime = process.env.CHALKCOMPUTE_AGENT_RUNTIME ?? "process";
     stack = await startDevStack({
       port: 0,
       root: stateDir,
       stateDir,
+      agentEnv: { CHALKCOMPUTE_AGENT_RUNTIME: runtime },
       onLog: (line) => agentLog.push(line),
     });
 

@@ -31,6 +31,11 @@ export interface QueueContext {
   /** Returns a number in [0, 1), for retry jitter. */
   random(): number;
   log: Logger;
+  /**
+   * Chunk acknowledgements waiting for the next frame to their link, so
+   * that dispatch can send them with the link's runs in one message.
+   */
+  pendingAcks?: Map<WebSocket, Ack[]>;
 }
 
 /**
@@ -80,6 +85,13 @@ export class Outbox {
     const list = this.linkAcks.get(link) ?? [];
     list.push(...acks);
     this.linkAcks.set(link, list);
+  }
+
+  /** Removes and returns the acknowledgements, to send with runs. */
+  takeLinkAcks(): Map<WebSocket, Ack[]> {
+    const acks = new Map(this.linkAcks);
+    this.linkAcks.clear();
+    return acks;
   }
 
   /** Sends every frame to its connection; connections gone since are skipped. */
@@ -217,4 +229,13 @@ export function recoverLostCall(
     return;
   }
   failCall(queue, outbox, call, error);
+}
+
+/** Sends each link the acknowledgements that no runs frame carried. */
+export function sendPendingAcks(queue: QueueContext): void {
+  const pending = queue.pendingAcks;
+  queue.pendingAcks = undefined;
+  for (const [link, acks] of pending ?? []) {
+    trySend(link, encodeQueueFrame({ runs: [], acks }));
+  }
 }

@@ -188,7 +188,9 @@ export function startCalls(
   outbox.flush(queue.sockets);
   for (const [link, list] of runs) {
     queue.sockets.saveLink(link);
-    trySend(link.socket, encodeQueueFrame({ runs: list, acks: [] }));
+    const acks = queue.pendingAcks?.get(link.socket) ?? [];
+    queue.pendingAcks?.delete(link.socket);
+    trySend(link.socket, encodeQueueFrame({ runs: list, acks }));
     queue.log.info("calls started", {
       replica: link.state.replica,
       agent: link.state.agent,
