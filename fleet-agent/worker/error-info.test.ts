@@ -30,9 +30,20 @@ describe("errorInfoFromThrown", () => {
     expect(info.typeChain).toEqual(["Error"]);
   });
 
-  it("reports a thrown object with String()", () => {
+  it("reports a thrown object as JSON", () => {
     const info = errorInfoFromThrown({ reason: 1 });
-    expect(info.message).toBe("[object Object]");
+    expect(info.message).toBe('non-Error value thrown: {"reason":1}');
+  });
+
+  it("uses a thrown object's message", () => {
+    const info = errorInfoFromThrown({ code: "E_OBJ", message: "obj msg" });
+    expect(info.message).toBe("obj msg");
+  });
+
+  it("falls back to String() for a cyclic object", () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(errorInfoFromThrown(cyclic).message).toBe("[object Object]");
   });
 
   it("takes the given code", () => {

@@ -3,7 +3,7 @@ import type { Code, ErrorInfo } from "../../schemas/frames.ts";
 /**
  * Describes a thrown value as it travels to the caller. An Error keeps its
  * class name, message, stack and the names of its base classes. Any other
- * thrown value becomes type "Error" with `String(value)` as the message.
+ * thrown value becomes type "Error" with a message describing the value.
  */
 export function errorInfoFromThrown(
   thrown: unknown,
@@ -13,7 +13,7 @@ export function errorInfoFromThrown(
     return {
       code,
       type: "Error",
-      message: String(thrown),
+      message: describeThrown(thrown),
       stack: "",
       typeChain: ["Error"],
     };
@@ -28,6 +28,24 @@ export function errorInfoFromThrown(
     stack: thrown.stack ?? "",
     typeChain: chain,
   };
+}
+
+/**
+ * Describes a thrown value that is not an Error: its `message` property when
+ * it has a string one, else its JSON text, else `String(value)`.
+ */
+function describeThrown(thrown: unknown): string {
+  if (typeof thrown === "object" && thrown !== null) {
+    const message = (thrown as { message?: unknown }).message;
+    if (typeof message === "string") return message;
+    try {
+      const json = JSON.stringify(thrown);
+      if (json !== undefined) return `non-Error value thrown: ${json}`;
+    } catch {
+      // A cycle or a bigint: fall back to String().
+    }
+  }
+  return String(thrown);
 }
 
 /**
