@@ -18,6 +18,8 @@ export interface Env {
   BUNDLES: R2Bucket;
   /** Bearer token every route requires. */
   CHALKCOMPUTE_TOKEN: string;
+  /** Token of fleet agents; when set, the only one agent routes accept. */
+  CHALKCOMPUTE_AGENT_TOKEN?: string;
   /** AES-GCM key of stored secrets: base64 of 32 bytes. */
   CHALKCOMPUTE_SECRETS_KEY?: string;
 }

@@ -244,7 +244,9 @@ export class Replica {
     deadlineKill: boolean;
     buildFailed?: boolean;
   }> {
-    this.setState("starting");
+    // A runtime that prepares an image reports "building" until it is done,
+    // so that nobody reads "starting" as a finished build.
+    this.setState(this.options.runtime.prepare ? "building" : "starting");
     let handle: ReplicaHandle;
     try {
       await this.prepare();

@@ -1,6 +1,9 @@
 /**
- * Bearer-token authentication for every gateway route. The token is the
- * `CHALKCOMPUTE_TOKEN` binding.
+ * Bearer-token authentication for every gateway route. Callers use the
+ * `CHALKCOMPUTE_TOKEN` binding. When `CHALKCOMPUTE_AGENT_TOKEN` is bound too,
+ * the agent routes (`/v1/agent/...`, which hand out secret values) take only
+ * that token, and agents may use it on every other route as well; without
+ * it, one token serves both.
  */
 import type { MiddlewareHandler } from "hono";
 import { errorResponse } from "./errors.ts";
@@ -32,8 +35,8 @@ export function bearerToken(header: string | undefined): string | null {
 
 /** Rejects requests without the right bearer token with 401. */
 export const requireToken: MiddlewareHandler<GatewayEnv> = async (c, next) => {
-  const expected = c.env.CHALKCOMPUTE_TOKEN;
-  if (!expected) {
+  const callerToken = c.env.CHALKCOMPUTE_TOKEN;
+  if (!callerToken) {
     return errorResponse(
       500,
       "ConfigurationError",
@@ -49,7 +52,21 @@ export const requireToken: MiddlewareHandler<GatewayEnv> = async (c, next) => {
       "missing bearer token: send 'Authorization: Bearer <CHALKCOMPUTE_TOKEN>'",
     );
   }
-  if (!(await tokensEqual(given, expected))) {
+
+  const agentToken = c.env.CHALKCOMPUTE_AGENT_TOKEN;
+  const agentRoute = c.req.path.startsWith("/v1/agent/");
+  const isAgent =
+    agentToken !== undefined && agentToken !== ""
+      ? await tokensEqual(given, agentToken)
+      : await tokensEqual(given, callerToken);
+  if (agentRoute && !isAgent) {
+    return errorResponse(
+      401,
+      "Unauthorized",
+      "invalid bearer token: agent routes take the agent token of this gateway (CHALKCOMPUTE_AGENT_TOKEN)",
+    );
+  }
+  if (!isAgent && !(await tokensEqual(given, callerToken))) {
     return errorResponse(
       401,
       "Unauthorized",

@@ -82,8 +82,27 @@ describe("validateSpec compute fields", () => {
 
   it("accepts the env group of a 63-character function name", () => {
     const name = `f${"x".repeat(62)}`;
-    expect(problemsOf({ secrets: [`env.${name}`] })).toEqual([]);
+    expect(problemsOf({ name, secrets: [`env.${name}`] })).toEqual([]);
   });
+
+  it("rejects another function's env group", () => {
+    const problems = problemsOf({ secrets: ["env.other"] });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(
+      "holds another function's Secret.fromEnv values",
+    );
+  });
+
+  it.each(["/tmp", "/chalkcompute/replica"])(
+    "rejects mount path %s",
+    (path) => {
+      const problems = problemsOf({
+        volumes: [{ name: "cache", mountPath: path }],
+      });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain("where the replica's own files live");
+    },
+  );
 });
 
 describe("canonicalSpecJson", () => {

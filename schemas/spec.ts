@@ -289,7 +289,9 @@ export function validateComputeFields(s: Record<string, unknown>): string[] {
     }
   }
   if (s.gpu !== undefined) problems.push(...validateGpu(s.gpu));
-  if (s.secrets !== undefined) problems.push(...validateSecrets(s.secrets));
+  if (s.secrets !== undefined) {
+    problems.push(...validateSecrets(s.secrets, String(s.name)));
+  }
   if (s.volumes !== undefined) problems.push(...validateVolumes(s.volumes));
   return problems;
 }
@@ -318,19 +320,33 @@ function validateGpu(gpu: unknown): string[] {
   return problems;
 }
 
-function validateSecrets(secrets: unknown): string[] {
+function validateSecrets(secrets: unknown, functionName: string): string[] {
   if (!Array.isArray(secrets)) {
     return [
       `secrets must be an array of group names, got ${JSON.stringify(secrets)}`,
     ];
   }
   const problems: string[] = [];
+  const ownEnvGroup = `${ENV_SECRET_GROUP_PREFIX}${functionName}`;
   secrets.forEach((group: unknown, i) => {
     const problem = checkSecretGroupName(group);
-    if (problem) problems.push(`secrets[${i}]: ${problem}`);
+    if (problem) {
+      problems.push(`secrets[${i}]: ${problem}`);
+    } else if (
+      (group as string).startsWith(ENV_SECRET_GROUP_PREFIX) &&
+      group !== ownEnvGroup
+    ) {
+      // Each env.<name> group holds one function's Secret.fromEnv values.
+      problems.push(
+        `secrets[${i}]: group ${JSON.stringify(group)} holds another function's Secret.fromEnv values; a function may name only its own ${JSON.stringify(ownEnvGroup)}`,
+      );
+    }
   });
   return problems;
 }
+
+/** Mount paths the agent uses itself, which a volume must not cover. */
+const RESERVED_MOUNT_PATHS = ["/chalkcompute", "/tmp"];
 
 function validateVolumes(volumes: unknown): string[] {
   if (!Array.isArray(volumes)) {
@@ -387,6 +403,12 @@ function checkTargetPath(path: unknown, forMount: boolean): string | null {
   const problem = checkAbsolutePath(path);
   if (problem) return problem;
   if (path === "/") return 'must be a path below "/", got "/"';
+  const reserved = RESERVED_MOUNT_PATHS.find(
+    (root) => path === root || (path as string).startsWith(`${root}/`),
+  );
+  if (forMount && reserved) {
+    return `must not be ${reserved} or below it, where the replica's own files live, got ${JSON.stringify(path)}`;
+  }
   // Docker's volume syntax separates name, path and options with ':'.
   if (forMount && (path as string).includes(":")) {
     return `must not contain ':', got ${JSON.stringify(path)}`;

@@ -206,3 +206,12 @@ describe("resolveComputeOptions", () => {
     );
   });
 });
+
+describe("reserved mount paths", () => {
+  it.each(["/tmp", "/tmp/cache", "/chalkcompute", "/chalkcompute/replica"])(
+    "rejects %s",
+    (path) => {
+      expect(() => parseVolumes([["cache", path]])).toThrow(/is reserved/);
+    },
+  );
+});

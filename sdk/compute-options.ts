@@ -163,6 +163,15 @@ function parseVolume(entry: unknown, i: number): VolumeSpec {
         'absolute, normalized path other than "/", like "/models"',
     );
   }
+  const reserved = ["/chalkcompute", "/tmp"].find(
+    (root) => mountPath === root || mountPath.startsWith(`${root}/`),
+  );
+  if (reserved) {
+    throw new OptionError(
+      `volumes[${i}]: mount path ${describe(mountPath)} is reserved: ` +
+        `${reserved} holds the replica's own files; mount elsewhere, like "/models"`,
+    );
+  }
   return { name, mountPath };
 }
 

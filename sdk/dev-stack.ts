@@ -82,6 +82,9 @@ export async function startDevStack(
     options.gatewayEntry ?? join(REPO_ROOT, "gateway", "index.ts"),
   );
 
+  // Agents get their own token: agent routes return secret values, so the
+  // caller token in dev.json must not open them.
+  const agentToken = loadAgentToken(stateDir);
   const { Miniflare } = await import("miniflare");
   const miniflareOptions = {
     modules: true,
@@ -102,6 +105,7 @@ export async function startDevStack(
     r2Buckets: ["BUNDLES"],
     bindings: {
       CHALKCOMPUTE_TOKEN: token,
+      CHALKCOMPUTE_AGENT_TOKEN: agentToken,
       CHALKCOMPUTE_SECRETS_KEY: loadSecretsKey(stateDir),
     },
     defaultPersistRoot: stateDir,
@@ -128,7 +132,7 @@ export async function startDevStack(
           env: {
             ...options.agentEnv,
             CHALKCOMPUTE_URL: url,
-            CHALKCOMPUTE_TOKEN: token,
+            CHALKCOMPUTE_TOKEN: agentToken,
             CHALKCOMPUTE_AGENT_DATA: join(stateDir, "agent"),
           },
           log,
@@ -218,6 +222,18 @@ export function loadSecretsKey(stateDir: string): string {
   const key = randomBytes(SECRETS_KEY_BYTES).toString("base64");
   writeFileSync(file, `${key}\n`, { mode: 0o600, flag: "wx" });
   return key;
+}
+
+/** Returns the agent token kept in `<stateDir>/agent.token`, creating it when absent. */
+export function loadAgentToken(stateDir: string): string {
+  const file = join(stateDir, "agent.token");
+  if (existsSync(file)) {
+    const token = readFileSync(file, "utf8").trim();
+    if (token) return token;
+  }
+  const token = randomBytes(24).toString("hex");
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
 }
 
 function reuseToken(configFile: string): string | undefined {

@@ -81,3 +81,11 @@ describe("prepareCompute secrets", () => {
     );
   });
 });
+
+describe("Secret.fromIntegration and env groups", () => {
+  it("rejects another function's env group", () => {
+    expect(() => Secret.fromIntegration("env.other")).toThrow(
+      /group "env.other" is reserved for one function's Secret.fromEnv values/,
+    );
+  });
+});

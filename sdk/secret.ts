@@ -55,6 +55,12 @@ export class Secret {
   static fromIntegration(group: string): Secret {
     const problem = checkSecretGroup(group);
     if (problem) throw new OptionError(`Secret.fromIntegration: ${problem}`);
+    if (group.startsWith(ENV_GROUP_PREFIX)) {
+      throw new OptionError(
+        `Secret.fromIntegration: group ${JSON.stringify(group)} is reserved ` +
+          `for one function's Secret.fromEnv values; name a group without the "${ENV_GROUP_PREFIX}" prefix`,
+      );
+    }
     return new Secret("group", [group]);
   }
 

@@ -37,6 +37,14 @@ describe("authentication", () => {
     expect(body.error.message).toMatch(/token/i);
   });
 
+  it("keeps agent routes closed to the caller token", async () => {
+    const response = await gatewayFetch(
+      stack,
+      "/v1/agent/functions/e2e_add/secrets?version=1",
+    );
+    expect(response.status).toBe(401);
+  });
+
   it("rejects a wrong token", async () => {
     const response = await gatewayFetch(stack, "/v1/functions", {
       headers: { authorization: "Bearer not-the-token" },
