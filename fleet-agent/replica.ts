@@ -511,6 +511,23 @@ export class Replica {
     generation.handle.kill();
   }
 
+  /**
+   * Masks secret values in an error's message and stack, which reach the
+   * caller and the queue's storage as the replica's output lines reach logs.
+   */
+  private redactError(chunk: Chunk): Chunk {
+    if (chunk.kind !== "error") return chunk;
+    const { message, stack } = chunk.error;
+    return {
+      ...chunk,
+      error: {
+        ...chunk.error,
+        message: this.redact(message),
+        stack: this.redact(stack),
+      },
+    };
+  }
+
   private onChunks(generation: Generation, chunks: Chunk[]): void {
     const forward: Chunk[] = [];
     let finished = 0;
@@ -524,7 +541,7 @@ export class Replica {
         continue;
       }
 
-      forward.push({ ...chunk, seq: 0 });
+      forward.push(this.redactError({ ...chunk, seq: 0 }));
       if (FINAL_KINDS.has(chunk.kind)) {
         generation.running.finish(chunk.callId, chunk.attempt);
         finished++;

@@ -10,6 +10,9 @@ export interface BuildMessage {
 }
 
 const STEP = /^Step (\d+)\/(\d+) : (.*)$/;
+/** Terminal color codes that the engine adds to a failing step's stderr. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes start with ESC.
+const ANSI_ESCAPE = /\u001b\[[0-9;]*[A-Za-z]/g;
 /** Engine bookkeeping between steps, not output of the step itself. */
 const BOOKKEEPING = /^( ---> |Removing intermediate container )/;
 
@@ -34,7 +37,7 @@ export class BuildProgress {
     }
     if (typeof message.stream !== "string") return;
 
-    for (const raw of message.stream.split("\n")) {
+    for (const raw of message.stream.replace(ANSI_ESCAPE, "").split("\n")) {
       const line = raw.trimEnd();
       if (!line) continue;
       const step = STEP.exec(line);

@@ -55,4 +55,17 @@ describe("BuildProgress", () => {
     expect(lines.at(-2)).toBe("line 39");
     expect(lines.at(-1)).toBe("The command '/bin/sh -c make' returned 2");
   });
+
+  it("strips terminal color codes from the log", () => {
+    const progress = new BuildProgress();
+    progress.take({ stream: "Step 1/1 : RUN ls /missing\n" });
+    progress.take({
+      stream: "\u001b[91mls: cannot access '/missing'\n\u001b[0m",
+    });
+    progress.take({ error: "returned a non-zero code: 2" });
+
+    const detail = progress.failureDetail();
+    expect(detail).toContain("ls: cannot access '/missing'");
+    expect(detail).not.toContain("\u001b");
+  });
 });

@@ -61,4 +61,22 @@ describe("typeChainOf", () => {
     error.name = "CustomName";
     expect(typeChainOf(error)).toEqual(["CustomName", "Error"]);
   });
+
+  it("passes a nested call's failure through", () => {
+    const nested = Object.assign(new Error("DeadlockError: needs key k"), {
+      name: "RemoteError",
+      type: "DeadlockError",
+      code: "failedPrecondition",
+      remoteMessage: "needs key k",
+      remoteStack: "at inner",
+      callId: "fc-inner",
+      typeChain: ["DeadlockError"],
+    });
+    const info = errorInfoFromThrown(nested);
+    expect(info.type).toBe("DeadlockError");
+    expect(info.code).toBe("failedPrecondition");
+    expect(info.message).toBe("needs key k");
+    expect(info.typeChain).toEqual(["DeadlockError"]);
+    expect(info.stack).toContain("via nested call fc-inner");
+  });
 });

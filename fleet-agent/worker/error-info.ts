@@ -19,6 +19,19 @@ export function errorInfoFromThrown(
     };
   }
 
+  const nested = nestedRemoteError(thrown);
+  if (nested) {
+    // A nested call's failure passes through unchanged, so the top caller
+    // sees the original type and code (a DeadlockError stays one).
+    return {
+      code: nested.code,
+      type: nested.type,
+      message: nested.remoteMessage,
+      stack: `${nested.remoteStack}\n    via nested call ${nested.callId}\n${thrown.stack ?? ""}`,
+      typeChain: nested.typeChain,
+    };
+  }
+
   const chain = typeChainOf(thrown);
   const type = chain[0] ?? "Error";
   return {
@@ -28,6 +41,40 @@ export function errorInfoFromThrown(
     stack: thrown.stack ?? "",
     typeChain: chain,
   };
+}
+
+interface NestedFailure {
+  code: Code;
+  type: string;
+  remoteMessage: string;
+  remoteStack: string;
+  callId: string;
+  typeChain: string[];
+}
+
+/**
+ * Returns the fields of an SDK RemoteError, recognized by shape because the
+ * user's bundle carries its own copy of the SDK's classes.
+ */
+function nestedRemoteError(error: Error): NestedFailure | null {
+  const candidate = error as Error & Partial<NestedFailure>;
+  if (
+    error.name === "RemoteError" &&
+    typeof candidate.type === "string" &&
+    typeof candidate.code === "string" &&
+    typeof candidate.remoteMessage === "string" &&
+    Array.isArray(candidate.typeChain)
+  ) {
+    return {
+      code: candidate.code,
+      type: candidate.type,
+      remoteMessage: candidate.remoteMessage,
+      remoteStack: candidate.remoteStack ?? "",
+      callId: candidate.callId ?? "",
+      typeChain: candidate.typeChain,
+    };
+  }
+  return null;
 }
 
 /**

@@ -108,8 +108,8 @@ export function buildProgram(): Command {
     .option("-f, --follow", "keep printing new lines until interrupted", false)
     .option(
       "-n, --tail <lines>",
-      "number of stored lines to print first",
-      parsePositive,
+      "number of stored lines to print first; 0 prints only new lines",
+      parseCount,
       100,
     )
     .action(runLogs);
@@ -286,6 +286,14 @@ async function runAgent(options: {
     process.once("SIGINT", () => shutdown("SIGINT"));
     process.once("SIGTERM", () => shutdown("SIGTERM"));
   });
+}
+
+function parseCount(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) {
+    throw new InvalidArgumentError(`expected an integer >= 0, got ${value}`);
+  }
+  return number;
 }
 
 function parsePositive(value: string): number {

@@ -147,6 +147,14 @@ describe.skipIf(!docker)("docker runtime on the stack", () => {
     expect(stack.logs.join("\n")).not.toContain(SECRET);
   }, 120_000);
 
+  it("masks the secret in an error message", async () => {
+    await deploy("e2e_docker_leak", { secrets: ["e2e_docker"] });
+    const { status, body } = await callHttp("e2e_docker_leak", []);
+    expect(status).toBe(500);
+    expect(body.error).toMatchObject({ message: "the key is ***" });
+    expect(JSON.stringify(body)).not.toContain(SECRET);
+  }, 120_000);
+
   it("fails a call that runs the container out of memory", async () => {
     await deploy("e2e_docker_hog", { memoryBytes: 64 * 2 ** 20 });
     const { status, body } = await callHttp("e2e_docker_hog", []);
