@@ -162,12 +162,27 @@ describe("GET /v1/agent/functions/{name}/secrets", () => {
     expect(badVersion.status).toBe(400);
   });
 
-  it("answers 412 naming a group deleted after deploy", async () => {
+  it("refuses to delete a group a deployed function names", async () => {
     const name = freshName();
     const group = freshName("grp");
     await putGroup(group, { A: VALUE });
     await deployWithSecrets(name, [group]);
-    await api(`/v1/secrets/${group}`, { method: "DELETE" });
+
+    const response = await api(`/v1/secrets/${group}`, { method: "DELETE" });
+    expect(response.status).toBe(409);
+    const text = await bodyWithoutValues(response);
+    expect(text).toContain(name);
+  });
+
+  it("answers 412 naming a group deleted after a redeploy", async () => {
+    const name = freshName();
+    const group = freshName("grp");
+    await putGroup(group, { A: VALUE });
+    await deployWithSecrets(name, [group]);
+    // Version 2 drops the group, so it may go; version 1 still names it.
+    await deployWithSecrets(name, []);
+    const deleted = await api(`/v1/secrets/${group}`, { method: "DELETE" });
+    expect(deleted.status).toBe(200);
 
     const response = await api(`/v1/agent/functions/${name}/secrets?version=1`);
     expect(response.status).toBe(412);

@@ -4,7 +4,7 @@
  * contains a secret value; validation messages name variables only.
  */
 import { Hono } from "hono";
-import { secretStoreStub } from "../durable-objects/env.ts";
+import { catalogStub, secretStoreStub } from "../durable-objects/env.ts";
 import { checkSecretsKey } from "../durable-objects/secret-crypto.ts";
 import {
   checkSecretGroupName,
@@ -112,6 +112,18 @@ secretRoutes.delete("/:group", async (c) => {
   const group = c.req.param("group");
   const groupProblem = checkSecretGroupName(group);
   if (groupProblem) return notFound(`secret group not found: ${groupProblem}`);
+
+  // A deployed function naming the group could not start another replica.
+  const users = (await catalogStub(c.env).list())
+    .filter((entry) => entry.spec.secrets?.includes(group))
+    .map((entry) => entry.name);
+  if (users.length > 0) {
+    return errorResponse(
+      409,
+      "Conflict",
+      `secret group ${group} is used by ${users.join(", ")}; deploy them without it, then delete the group`,
+    );
+  }
 
   const deleted = await secretStoreStub(c.env).remove(group);
   if (!deleted) return notFound(`secret group ${group} not found`);
