@@ -103,6 +103,8 @@ async function deployedSpec(c: Context<GatewayEnv>, name: string) {
       `function ${JSON.stringify(name)} not found: ${checkFunctionName(name)}`,
     );
   }
+  // NOTE: every HTTP call asks the one Catalog object for the spec, which
+  // caps HTTP throughput at that object; the function's queue has the spec too.
   const entry = await catalogStub(c.env).get(name);
   if (!entry) {
     return notFound(`function ${name} not found; deploy it first`);
@@ -126,8 +128,15 @@ function idempotencyKey(c: Context<GatewayEnv>): string {
   return c.req.header("Idempotency-Key") || `http-${crypto.randomUUID()}`;
 }
 
-callRoutes.post("/:name/call", async (c) => {
-  const name = c.req.param("name");
+/**
+ * Parses the body, checks the function and submits the call; returns the
+ * error response of the first step that fails.
+ */
+async function submitFromRequest(
+  c: Context<GatewayEnv>,
+  subscribe: boolean,
+): Promise<Response | { call: QueueCall; generator: boolean }> {
+  const name = c.req.param("name") ?? "";
   const parsed = await parseArgs(c.req.raw);
   if (!parsed.ok) return parsed.response;
   const spec = await deployedSpec(c, name);
@@ -137,32 +146,32 @@ callRoutes.post("/:name/call", async (c) => {
     functionName: name,
     idempotencyKey: idempotencyKey(c),
     args: parsed.args,
-    subscribe: true,
+    subscribe,
   });
+  return { call, generator: spec.generator };
+}
+
+callRoutes.post("/:name/call", async (c) => {
+  const submitted = await submitFromRequest(c, true);
+  if (submitted instanceof Response) return submitted;
+  const { call, generator } = submitted;
+
   const callId = await waitAccepted(call);
   if (callId instanceof Response) {
     call.close();
     return callId;
   }
-  if (!spec.generator) return singleValueResponse(call, callId);
+  if (!generator) return singleValueResponse(call, callId);
 
   const sse = (c.req.header("Accept") ?? "").includes("text/event-stream");
   return streamResponse(call, callId, sse ? "sse" : "ndjson");
 });
 
 callRoutes.post("/:name/spawn", async (c) => {
-  const name = c.req.param("name");
-  const parsed = await parseArgs(c.req.raw);
-  if (!parsed.ok) return parsed.response;
-  const spec = await deployedSpec(c, name);
-  if (spec instanceof Response) return spec;
+  const submitted = await submitFromRequest(c, false);
+  if (submitted instanceof Response) return submitted;
+  const { call } = submitted;
 
-  const call = await QueueCall.submit(c.env, {
-    functionName: name,
-    idempotencyKey: idempotencyKey(c),
-    args: parsed.args,
-    subscribe: false,
-  });
   try {
     const callId = await waitAccepted(call);
     return callId instanceof Response ? callId : c.json({ callId });
