@@ -107,10 +107,11 @@ export function scheduleAlarm(
   storage: DurableObjectStorage,
   current: number | null,
 ): number | null {
-  // Due times carry fractions of a millisecond (jittered backoff) but alarms
+  // Due times carry fractions of a millisecond (jittered backoff), but alarms
   // fire on whole milliseconds. Rounding up makes the alarm fire at or after
-  // the due time; rounding down would fire it just before, when nothing is due
-  // yet, and workerd drops an alarm set again to the time it just ran at.
+  // the due time. With a fractional time, retries sometimes never fired
+  // (seen with workerd 1.20260426): the alarm ran just before the due time and
+  // the same time set again from inside the handler did not fire.
   const next = queue.store.nextDueMs(RETENTION_MS);
   const due = next === null ? null : Math.ceil(next);
   if (due === current) return due;

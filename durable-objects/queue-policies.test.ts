@@ -187,7 +187,8 @@ describe("FunctionQueue retries", () => {
     await l.frame();
     l.fail(callId, 1, appError(["TypeError", "Error"]));
     const [chunk] = await c.chunks(1);
-    expect(chunk?.kind === "error" && chunk.error.type).toBe("TypeError");
+    expect(chunk?.kind).toBe("error");
+    expect(chunk?.kind === "error" ? chunk.error.type : "").toBe("TypeError");
     expect((await stub.getCall(callId))?.attempt).toBe(1);
   });
 
@@ -290,8 +291,9 @@ describe("FunctionQueue deadlock", () => {
     const callId = frame.accepted[0]?.callId ?? "";
     const [chunk] = frame.chunks;
     expect(errorCode(chunk)).toBe("failedPrecondition");
-    expect(chunk?.kind === "error" && chunk.error.type).toBe("DeadlockError");
-    expect(chunk?.kind === "error" && chunk.error.message).toMatch(
+    const error = chunk?.kind === "error" ? chunk.error : undefined;
+    expect(error?.type).toBe("DeadlockError");
+    expect(error?.message).toMatch(
       /calling chain holds.*raise the concurrency/,
     );
     expect((await stub.getCall(callId))?.status).toBe("failed");

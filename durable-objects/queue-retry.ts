@@ -56,7 +56,7 @@ export function backoffMs(
   return seconds * 1000 * factor;
 }
 
-/** What the queue does with a failed attempt. */
+/** Outcome of a failed attempt: a retry after a wait, or failure with a reason. */
 export type RetryDecision =
   | { retry: true; waitMs: number }
   | { retry: false; reason: string };

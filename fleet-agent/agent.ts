@@ -35,7 +35,7 @@ export interface AgentOptions {
   dataDir: string;
   /**
    * Replica runtime: "docker" (a container per replica), "process" (a child
-   * Node process) or "auto" (the default: docker when an engine answers).
+   * Node process) or "auto" (the default: docker when an engine responds).
    */
   runtime?: RuntimeChoice;
   /** Id reported to the Fleet; by default one is created and kept in `<dataDir>/agent-id`. */
@@ -285,7 +285,7 @@ class Agent implements FleetAgent {
    * Drains each superseded replica once a newer replica of its function
    * serves, or at once when its function is no longer assigned or it does
    * not serve itself. Until then it keeps serving, so a failed build of a
-   * new version leaves the previous one answering calls.
+   * new version leaves the previous one serving calls.
    */
   private retireSuperseded(): void {
     for (const [key, old] of this.superseded) {

@@ -1,6 +1,6 @@
 /**
  * The agent with the docker runtime against a fake gateway and the real
- * Docker engine. Skipped when no engine answers.
+ * Docker engine. Skipped when no engine responds.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

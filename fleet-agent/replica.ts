@@ -245,7 +245,7 @@ export class Replica {
     buildFailed?: boolean;
   }> {
     // A runtime that prepares an image reports "building" until it is done,
-    // so that nobody reads "starting" as a finished build.
+    // because Fleet reads "starting" as a finished build.
     this.setState(this.options.runtime.prepare ? "building" : "starting");
     let handle: ReplicaHandle;
     try {

@@ -1,9 +1,9 @@
 /**
  * Bearer-token authentication for every gateway route. Callers use the
  * `CHALKCOMPUTE_TOKEN` binding. When `CHALKCOMPUTE_AGENT_TOKEN` is bound too,
- * the agent routes (`/v1/agent/...`, which hand out secret values) take only
- * that token, and agents may use it on every other route as well; without
- * it, one token serves both.
+ * the agent routes (`/v1/agent/...`) accept only that token, because they
+ * return secret values. Agents may use it on every other route as well.
+ * Without it, one token serves both.
  */
 import type { MiddlewareHandler } from "hono";
 import { errorResponse } from "./errors.ts";

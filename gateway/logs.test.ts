@@ -189,7 +189,9 @@ describe("parseLogBatch", () => {
     const parsed = parseLogBatch({
       lines: [logLine("fn_a", "x".repeat(20_000))],
     });
-    expect("lines" in parsed && parsed.lines[0]?.line.length).toBe(16 * 1024);
+    expect("lines" in parsed).toBe(true);
+    const lines = "lines" in parsed ? parsed.lines : [];
+    expect(lines[0]?.line.length).toBe(16 * 1024);
     const big = parseLogBatch({
       lines: Array.from({ length: 1001 }, () => logLine("fn_a", "x")),
     });

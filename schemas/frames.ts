@@ -47,7 +47,7 @@ export interface Submit {
   subscribe: boolean;
   parentCallId: string;
   traceContext: string;
-  /** Concurrency keys held by the calling chain, one entry per holder; absent is none. */
+  /** Concurrency keys held by the calling chain, one entry per holder; absent means none. */
   heldKeys?: string[];
 }
 
@@ -120,7 +120,7 @@ export interface Run {
   deadlineMs: number;
   parentCallId: string;
   traceContext: string;
-  /** Concurrency keys held by this call and its ancestors; absent is none. */
+  /** Concurrency keys held by this call and its ancestors; absent means none. */
   heldKeys?: string[];
 }
 

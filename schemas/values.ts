@@ -317,10 +317,11 @@ function readObject(source: Value): Record<string, unknown> {
 }
 
 /**
- * Converts a decoded value to what JSON can carry, for the HTTP API:
- * undefined becomes null (or is omitted in objects), bigint a decimal string,
- * Uint8Array a base64 string, Date an ISO string, Set an array, and Map an
- * object when every key is a string, else an array of [key, value] pairs.
+ * Converts a decoded value to JSON-compatible data for the HTTP API.
+ * undefined becomes null, or is omitted in objects. bigint becomes a decimal
+ * string, Uint8Array a base64 string, Date an ISO string and Set an array.
+ * A Map becomes an object when every key is a string, else an array of
+ * [key, value] pairs.
  */
 export function toJson(value: unknown): unknown {
   if (value === undefined || value === null) return null;

@@ -12,13 +12,13 @@ import {
 } from "./options.ts";
 import { functionRegistry, type RegisteredFunction } from "./runtime-hooks.ts";
 
-/** What `remote()` returns: a stream for a generator handler, else a Promise. */
+/** Return type of `remote()`: a stream for a generator handler, else a Promise. */
 export type RemoteResult<Result> =
   Result extends AsyncGenerator<infer Item, unknown, unknown>
     ? AsyncIterable<Item>
     : Promise<Awaited<Result>>;
 
-/** What `spawn()` returns a FunctionCall of. */
+/** Result type of the FunctionCall that `spawn()` returns. */
 export type SpawnedCall<Result> =
   Result extends AsyncGenerator<infer Item, unknown, unknown>
     ? FunctionCall<Item[], Item>

@@ -1,9 +1,9 @@
 /**
  * Process-wide state shared between copies of the SDK. A replica loads the
  * user's bundle, which carries its own copy of this SDK, next to the worker
- * runtime's copy; both reach the same objects through `Symbol.for` keys on
- * `globalThis`, so whichever copy defines a function, the worker finds it,
- * and whichever copy makes a nested call, it goes through the agent.
+ * runtime's copy. Both reach the same objects through `Symbol.for` keys on
+ * `globalThis`. So the worker finds a function whichever copy defined it, and
+ * a nested call goes through the agent whichever copy made it.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { CallerFrame, ServerFrame } from "../schemas/frames.ts";

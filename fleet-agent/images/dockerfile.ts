@@ -1,6 +1,6 @@
 import type { ImageSpec } from "../../schemas/spec.ts";
 
-/** Where the worker runtime lives inside every replica image. */
+/** Path of the worker runtime inside every replica image. */
 export const WORKER_IN_IMAGE = "/opt/chalkcompute/worker.mjs";
 
 /** Build-context name of the worker runtime. */

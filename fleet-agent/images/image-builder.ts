@@ -84,7 +84,7 @@ export class ImageBuilder {
     return build;
   }
 
-  /** The tag `ensure` would use for `image`. */
+  /** Returns the tag that `ensure` gives `image`. */
   async tagOf(image: ImageSpec, baseRef: string): Promise<string> {
     this.workerHash ??= readFile(this.options.workerPath).then((bytes) =>
       createHash("sha256").update(bytes).digest("hex"),

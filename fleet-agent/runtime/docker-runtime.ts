@@ -3,8 +3,8 @@
  * hardened: user 1000, every capability dropped, no-new-privileges, a pids
  * limit, a read-only root with a writable tmpfs at /tmp, no Docker socket,
  * and no network. The worker reaches the agent only through the Unix socket
- * in the bind-mounted replica folder; functions that need the network will
- * get an option for it later.
+ * in the bind-mounted replica folder.
+ * NOTE: functions that need the network have no option for it yet.
  */
 import { chmod } from "node:fs/promises";
 import { constants } from "node:os";
@@ -22,9 +22,9 @@ import type {
   Runtime,
 } from "./runtime.ts";
 
-/** Where the replica folder (with the agent's socket) is mounted. */
+/** Mount point of the replica folder, which holds the agent's socket. */
 export const REPLICA_MOUNT = "/chalkcompute/replica";
-/** Where the user's bundle is mounted, read-only. */
+/** Read-only mount point of the user's bundle. */
 export const BUNDLE_MOUNT = "/chalkcompute/bundle.mjs";
 /** The unprivileged user every replica runs as. */
 export const CONTAINER_USER = "1000:1000";

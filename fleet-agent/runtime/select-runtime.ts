@@ -8,7 +8,7 @@ const PING_TIMEOUT_MS = 2_000;
 
 /**
  * Returns a client for the engine at DOCKER_HOST or the default socket when
- * it answers a ping within two seconds, else the reason it did not.
+ * it responds to a ping within two seconds, else the reason it did not.
  */
 export async function pingDocker(): Promise<
   { docker: Dockerode } | { reason: string }
@@ -18,7 +18,7 @@ export async function pingDocker(): Promise<
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`no answer within ${PING_TIMEOUT_MS} ms`)),
+      () => reject(new Error(`no response within ${PING_TIMEOUT_MS} ms`)),
       PING_TIMEOUT_MS,
     );
   });
@@ -27,7 +27,7 @@ export async function pingDocker(): Promise<
     return { docker };
   } catch (error) {
     return {
-      reason: `no Docker engine answered at ${where}: ${(error as Error).message}`,
+      reason: `no Docker engine responded at ${where}: ${(error as Error).message}`,
     };
   } finally {
     clearTimeout(timer);
@@ -35,9 +35,9 @@ export async function pingDocker(): Promise<
 }
 
 /**
- * Resolves a runtime choice. "auto" uses Docker when an engine answers and
+ * Resolves a runtime choice. "auto" uses Docker when an engine responds and
  * the process runtime otherwise, logging which and why; "docker" fails when
- * no engine answers.
+ * no engine responds.
  */
 export async function selectRuntime(
   choice: RuntimeChoice,
@@ -48,7 +48,7 @@ export async function selectRuntime(
   const ping = await pingDocker();
   if ("docker" in ping) {
     if (choice === "auto") {
-      logger.info("runtime auto: a Docker engine answered, using docker");
+      logger.info("runtime auto: a Docker engine responded, using docker");
     }
     return { name: "docker", docker: ping.docker };
   }

@@ -35,7 +35,7 @@ export class FakeGateway {
   readonly deploys: FunctionSpec[][] = [];
   /** Current version per function name. */
   readonly versions = new Map<string, number>();
-  /** `GET /v1/functions/{name}` answers "pending" this many times first. */
+  /** `GET /v1/functions/{name}` returns "pending" this many times first. */
   pendingPolls = 0;
   /** Every request as "METHOD /path". */
   readonly requests: string[] = [];

@@ -2,7 +2,7 @@
  * The real stack with the docker runtime: workerd, an agent that runs each
  * replica in a container, and the Docker engine. Functions are deployed over
  * HTTP with hand-written specs so each compute option is set exactly.
- * Skipped when no engine answers; CI starts one.
+ * Skipped when no engine responds; CI starts one.
  */
 import path from "node:path";
 import type Dockerode from "dockerode";
